@@ -1,0 +1,162 @@
+"""The ``wangge`` command line: database, demo district, serving, batch jobs and benchmarks."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from gis.db.config import get_settings
+
+app = typer.Typer(help="Wangge 网格: community grid governance on PostGIS.", no_args_is_help=True)
+db_app = typer.Typer(help="Database: migrations and loading.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+console = Console(stderr=True)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold blue]{task.description:<12}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+class _Stages:
+    """Adapts the core's ``progress(stage, done, total)`` callbacks to rich progress bars."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.tasks: dict[str, int] = {}
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if stage not in self.tasks:
+            self.tasks[stage] = self.progress.add_task(stage, total=max(total, 1))
+        self.progress.update(self.tasks[stage], completed=done, total=max(total, 1))
+
+
+@app.callback()
+def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Run the Alembic migrations up to REVISION (default: head)."""
+    from gis.db.migrate import upgrade
+
+    upgrade(revision=revision)
+    console.print(f"database migrated to [bold]{revision}[/]")
+
+
+@db_app.command("load")
+def db_load(
+    data_dir: Annotated[Path, typer.Argument(help="folder written by `wangge generate`")],
+    tracks: bool = True,
+) -> None:
+    """Replace the district in the database with the files in DATA_DIR (one transaction)."""
+    from gis.db.load import load_district
+    from gis.db.session import transaction
+
+    t0 = time.perf_counter()
+    with _progress() as progress, transaction() as session:
+        counts = load_district(session, data_dir, progress=_Stages(progress), tracks=tracks)
+    _print_counts("loaded", counts, time.perf_counter() - t0)
+
+
+@app.command()
+def generate(
+    out_dir: Annotated[Path, typer.Argument(help="where to write the district files")],
+    preset: Annotated[str, typer.Option(help="demo (full) or fixture (tiny, for tests)")] = "demo",
+    seed: int = 20261122,
+) -> None:
+    """Generate the deterministic demo district (grids, roads, buildings, incidents, tracks)."""
+    from data.generate import generate_district
+
+    t0 = time.perf_counter()
+    with _progress() as progress:
+        manifest = generate_district(out_dir, preset=preset, seed=seed, progress=_Stages(progress))  # type: ignore[arg-type]
+    counts = {k: v for k, v in manifest.get("counts", {}).items() if isinstance(v, int)}
+    _print_counts("generated", counts, time.perf_counter() - t0)
+
+
+@app.command()
+def demo(
+    data_dir: Annotated[Path | None, typer.Option(help="district folder")] = None,
+    reload: Annotated[bool, typer.Option(help="reload even if this district is loaded")] = False,
+    serve_: Annotated[bool, typer.Option("--serve/--no-serve", help="serve after loading")] = True,
+    host: str | None = None,
+    port: int | None = None,
+) -> None:
+    """The main job: generate (if needed) and load the demo district, then serve on :8000.
+
+    Run twice, it keeps the data: a district already loaded from the same files is not
+    reloaded, so incidents reported through the API stay.
+    """
+    from gis.db.load import load_district, loaded_district, manifest_digest
+    from gis.db.session import transaction
+
+    settings = get_settings()
+    folder = data_dir or settings.data_dir
+    if not (folder / "manifest.json").exists():
+        console.print(f"generating the demo district into {folder}")
+        generate(folder, preset="demo", seed=20261122)
+    digest = manifest_digest(folder)
+    with transaction() as session:
+        current = loaded_district(session)
+    if reload or current is None or current.get("digest") != digest:
+        t0 = time.perf_counter()
+        with _progress() as progress, transaction() as session:
+            counts = load_district(session, folder, progress=_Stages(progress))
+        _print_counts("loaded into PostGIS", counts, time.perf_counter() - t0)
+    else:
+        console.print(f"demo district already loaded ({current.get('incidents')} incidents); kept")
+    _print_located_summary()
+    if serve_:
+        serve(host=host, port=port)
+
+
+def _print_located_summary() -> None:
+    from gis.db.queries.incidents import counts_by_location_status
+    from gis.db.session import transaction
+
+    with transaction() as session:
+        counts = counts_by_location_status(session)
+    _print_counts("incidents by location", counts, None)
+
+
+@app.command()
+def serve(host: str | None = None, port: int | None = None) -> None:
+    """Serve the API and the dashboards (default http://127.0.0.1:8000)."""
+    import uvicorn
+
+    settings = get_settings()
+    h = host or settings.host
+    p = port or settings.port
+    console.print(f"serving on [bold]http://{h}:{p}[/]  (map: /maps/overview, API docs: /docs)")
+    uvicorn.run("api.main:create_app", factory=True, host=h, port=p, log_level="info")
+
+
+def _print_counts(title: str, counts: dict[str, int], seconds: float | None) -> None:
+    table = Table(title=title + (f" in {seconds:.1f} s" if seconds is not None else ""))
+    table.add_column("what")
+    table.add_column("rows", justify="right")
+    for key, value in counts.items():
+        table.add_row(key, f"{value:,}")
+    console.print(table)
+
+
+if __name__ == "__main__":
+    app()

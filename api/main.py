@@ -1,0 +1,28 @@
+"""The FastAPI application: grids, incidents and the dashboard pages."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from api.errors import add_exception_handlers
+from api.routes import grids, incidents, pages
+from maps.assets import STATIC_DIR
+
+
+def create_app() -> FastAPI:
+    """Build the app; no database connection is made until the first request."""
+    app = FastAPI(
+        title="Wangge 网格",
+        version="0.1.0",
+        description="Community grid governance (网格化基层治理): grids, geocoding, incidents.",
+        docs_url=None,
+        redoc_url="/docs",
+    )
+    add_exception_handlers(app)
+    app.include_router(grids.router)
+    app.include_router(incidents.router)
+    app.include_router(pages.router)
+    STATIC_DIR.mkdir(parents=True, exist_ok=True)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app

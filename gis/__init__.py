@@ -1,0 +1,1 @@
+"""Wangge spatial core: pure functions on shapely / geopandas objects and plain data."""

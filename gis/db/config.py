@@ -1,0 +1,42 @@
+"""Settings read from ``WANGGE_*`` environment variables (pydantic-settings), loaded lazily."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class Settings(BaseSettings):
+    """Runtime configuration; every field has a ``WANGGE_`` environment variable."""
+
+    model_config = SettingsConfigDict(env_prefix="WANGGE_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        default="postgresql+psycopg://wangge:wangge@127.0.0.1:5432/wangge",
+        description="SQLAlchemy URL of the PostGIS database",
+    )
+    data_dir: Path = Field(default=REPO_ROOT / "data" / "demo", description="demo district files")
+    var_dir: Path = Field(default=REPO_ROOT / "var", description="pages, uploads, results")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_upload_mb: int = 100
+    locate_max_points: int = 10_000
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings are read once per process; tests clear the cache to change them."""
+    return Settings()
+
+
+def normalise_url(url: str) -> str:
+    """Accept plain ``postgresql://`` URLs and pin the psycopg 3 driver."""
+    for prefix in ("postgresql+psycopg2://", "postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url

@@ -1,0 +1,370 @@
+"""Load a district (the demo generator's files) into PostGIS in one transaction.
+
+Bulk tables go through ``COPY`` into temporary staging tables and one set-based ``INSERT``;
+incidents are geocoded by the same trigger that geocodes a single ``POST /incidents``, so the
+demo's grid chains and the API's cannot disagree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+import shapely
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from gis.errors import FileFormatError
+from gis.tracks import read_gpx
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int], None]
+LEVEL_ORDER = {"street": 0, "community": 1, "grid": 2, "micro": 3, "dedicated": 4}
+DISTRICT_KEY = "district"
+_TABLES = (
+    "track_points",
+    "patrol_tracks",
+    "incidents",
+    "staff_grids",
+    "staff",
+    "stations",
+    "buildings",
+    "roads",
+    "grids",
+)
+
+
+def manifest_digest(data_dir: Path) -> str:
+    """A digest of the district's manifest: same files, same digest."""
+    path = data_dir / "manifest.json"
+    if not path.exists():
+        raise FileFormatError(f"{path} is missing: generate the district first")
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def loaded_district(session: Session) -> dict[str, Any] | None:
+    """What ``load_district`` recorded about the district in the database, if anything."""
+    value = session.execute(
+        text("SELECT value FROM wangge_meta WHERE key = :k"), {"k": DISTRICT_KEY}
+    ).scalar_one_or_none()
+    return value if isinstance(value, dict) else (json.loads(value) if value else None)
+
+
+def _copy(session: Session, sql: str, frame: pd.DataFrame) -> None:
+    buf = io.StringIO()
+    frame.to_csv(buf, index=False, header=False, na_rep="\\N")
+    buf.seek(0)
+    raw = session.connection().connection.driver_connection
+    with raw.cursor() as cur, cur.copy(sql) as copy:
+        while chunk := buf.read(1 << 20):
+            copy.write(chunk)
+
+
+def _wkt(geoms: gpd.GeoSeries, precision: int = 8) -> pd.Series:
+    return pd.Series(shapely.to_wkt(geoms.values, rounding_precision=precision), index=geoms.index)
+
+
+def load_district(
+    session: Session, data_dir: Path, *, progress: Progress | None = None, tracks: bool = True
+) -> dict[str, int]:
+    """Replace the district in the database with the files in ``data_dir``.
+
+    Runs inside the caller's transaction: on any error nothing is half-written. Returns the
+    row counts loaded per table.
+    """
+    step = progress or (lambda _stage, _done, _total: None)
+    gpkg = data_dir / "district.gpkg"
+    if not gpkg.exists():
+        raise FileFormatError(f"{gpkg} is missing: generate the district first")
+    digest = manifest_digest(data_dir)
+    session.execute(text(f"TRUNCATE {', '.join(_TABLES)} RESTART IDENTITY CASCADE"))
+    counts: dict[str, int] = {}
+
+    grids = gpd.read_file(gpkg, layer="grids").to_crs(4326)
+    grids = grids.assign(_order=grids["level"].map(LEVEL_ORDER)).sort_values(["_order", "code"])
+    step("grids", 0, len(grids))
+    session.execute(
+        text(
+            """
+            CREATE TEMP TABLE stage_grids (code text, name text, level text, parent_code text,
+              kind text, households int, residents int, wkt text) ON COMMIT DROP
+            """
+        )
+    )
+    _copy(
+        session,
+        "COPY stage_grids FROM STDIN WITH (FORMAT csv)",
+        pd.DataFrame(
+            {
+                "code": grids["code"],
+                "name": grids["name"],
+                "level": grids["level"],
+                "parent_code": grids["parent_code"],
+                "kind": grids["kind"] if "kind" in grids else None,
+                "households": grids["households"].astype(int),
+                "residents": grids["residents"].astype(int),
+                "wkt": _wkt(grids.geometry),
+            }
+        ),
+    )
+    for level in sorted(LEVEL_ORDER, key=LEVEL_ORDER.__getitem__):
+        session.execute(
+            text(
+                """
+                INSERT INTO grids (code, name, level, parent_id, kind, households, residents,
+                                   version, geom)
+                SELECT s.code, s.name, s.level, p.id, s.kind, s.households, s.residents, 1,
+                       ST_Multi(ST_GeomFromText(s.wkt, 4326))
+                FROM stage_grids s LEFT JOIN grids p ON p.code = s.parent_code
+                WHERE s.level = :level ORDER BY s.code
+                """
+            ),
+            {"level": level},
+        )
+    counts["grids"] = len(grids)
+    step("grids", len(grids), len(grids))
+
+    roads = gpd.read_file(gpkg, layer="roads").to_crs(4326)
+    _copy(
+        session,
+        "COPY roads (name, kind, geom) FROM STDIN WITH (FORMAT csv)",
+        pd.DataFrame(
+            {
+                "name": roads["name"],
+                "kind": roads["kind"],
+                "geom": "SRID=4326;" + _wkt(roads.geometry),
+            }
+        ),
+    )
+    counts["roads"] = len(roads)
+    step("roads", len(roads), len(roads))
+
+    buildings = gpd.read_file(gpkg, layer="buildings").to_crs(4326)
+    session.execute(
+        text(
+            """
+            CREATE TEMP TABLE stage_buildings (id int, address text, road_name text,
+              house_number int, compound_name text, building_no int, units int, floors int,
+              households int, residents int, micro_code text, wkt text) ON COMMIT DROP
+            """
+        )
+    )
+    _copy(
+        session,
+        "COPY stage_buildings FROM STDIN WITH (FORMAT csv)",
+        pd.DataFrame(
+            {
+                "id": buildings["building_id"].astype(int),
+                "address": buildings["address"],
+                "road_name": buildings["road_name"],
+                "house_number": buildings["house_number"].astype("Int64"),
+                "compound_name": buildings["compound_name"],
+                "building_no": buildings["building_no"].astype("Int64"),
+                "units": buildings["units"].astype(int),
+                "floors": buildings["floors"].astype(int),
+                "households": buildings["households"].astype(int),
+                "residents": buildings["residents"].astype(int),
+                "micro_code": buildings["micro_code"],
+                "wkt": _wkt(buildings.geometry),
+            }
+        ),
+    )
+    session.execute(
+        text(
+            """
+            INSERT INTO buildings (id, address, road_name, house_number, compound_name,
+              building_no, units, floors, households, residents, micro_grid_id, geom)
+            SELECT s.id, s.address, s.road_name, s.house_number, s.compound_name, s.building_no,
+                   s.units, s.floors, s.households, s.residents, g.id,
+                   ST_GeomFromText(s.wkt, 4326)
+            FROM stage_buildings s LEFT JOIN grids g ON g.code = s.micro_code
+            """
+        )
+    )
+    counts["buildings"] = len(buildings)
+    step("buildings", len(buildings), len(buildings))
+
+    stations = gpd.read_file(gpkg, layer="stations").to_crs(4326)
+    _copy(
+        session,
+        "COPY stations (id, kind, name, address, geom) FROM STDIN WITH (FORMAT csv)",
+        pd.DataFrame(
+            {
+                "id": stations["station_id"].astype(int),
+                "kind": stations["kind"],
+                "name": stations["name"],
+                "address": stations["address"],
+                "geom": "SRID=4326;" + _wkt(stations.geometry),
+            }
+        ),
+    )
+    counts["stations"] = len(stations)
+
+    staff = pd.read_csv(data_dir / "staff.csv", dtype={"grid_codes": str, "phone": str})
+    _copy(
+        session,
+        "COPY staff (id, name, role, phone) FROM STDIN WITH (FORMAT csv)",
+        staff[["staff_id", "name", "role", "phone"]],
+    )
+    links = (
+        staff.assign(code=staff["grid_codes"].fillna("").str.split(";"))
+        .explode("code")
+        .query("code != ''")[["staff_id", "code"]]
+    )
+    session.execute(text("CREATE TEMP TABLE stage_links (staff_id int, code text) ON COMMIT DROP"))
+    _copy(session, "COPY stage_links FROM STDIN WITH (FORMAT csv)", links)
+    session.execute(
+        text(
+            "INSERT INTO staff_grids (staff_id, grid_id) SELECT DISTINCT l.staff_id, g.id "
+            "FROM stage_links l JOIN grids g ON g.code = l.code"
+        )
+    )
+    counts["staff"] = len(staff)
+    step("staff", len(staff), len(staff))
+
+    counts["incidents"] = _load_incidents(session, data_dir / "incidents.csv", step)
+    if tracks:
+        counts.update(_load_tracks(session, data_dir / "tracks", step))
+    for table in ("grids", "roads", "buildings", "stations", "staff"):
+        session.execute(
+            text(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                f"coalesce((SELECT max(id) FROM {table}), 0) + 1, false)"
+            )
+        )
+    session.execute(
+        text(
+            """
+            INSERT INTO wangge_meta (key, value) VALUES (:k, CAST(:v AS json))
+            ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()
+            """
+        ),
+        {"k": DISTRICT_KEY, "v": json.dumps({"digest": digest, "dir": str(data_dir), **counts})},
+    )
+    log.info("loaded district from %s: %s", data_dir, counts)
+    return counts
+
+
+def _load_incidents(session: Session, path: Path, step: Progress) -> int:
+    frame = pd.read_csv(path, dtype={"ext_id": str, "address": str, "description": str})
+    step("incidents", 0, len(frame))
+    session.execute(
+        text(
+            """
+            CREATE TEMP TABLE stage_incidents (ext_id text, category text, source text,
+              description text, lon float8, lat float8, address text, reported_at timestamptz)
+            ON COMMIT DROP
+            """
+        )
+    )
+    cols = ["ext_id", "category", "source", "description", "lon", "lat", "address", "reported_at"]
+    _copy(session, "COPY stage_incidents FROM STDIN WITH (FORMAT csv)", frame[cols])
+    # The trigger geocodes each row exactly as it does for a single POST /incidents.
+    session.execute(
+        text(
+            """
+            INSERT INTO incidents (ext_id, category, source, description, address, reported_at,
+                                   status, location_status, geom)
+            SELECT ext_id, category, source, description, nullif(address, ''), reported_at,
+                   'reported', 'needs_location',
+                   CASE WHEN lon IS NULL OR lat IS NULL THEN NULL
+                        ELSE ST_SetSRID(ST_MakePoint(lon, lat), 4326) END
+            FROM stage_incidents ORDER BY reported_at, ext_id
+            """
+        )
+    )
+    step("incidents", len(frame), len(frame))
+    return len(frame)
+
+
+def _load_tracks(session: Session, folder: Path, step: Progress) -> dict[str, int]:
+    files = sorted(folder.glob("*.gpx")) if folder.exists() else []
+    tracks: list[dict[str, Any]] = []
+    points: list[pd.DataFrame] = []
+    for i, path in enumerate(files):
+        raw = path.read_bytes()
+        digest = hashlib.sha256(raw).hexdigest()
+        frame = read_gpx(raw, name=path.name)
+        staff_id = _staff_id_from_name(path.stem)
+        for trk, part in frame.groupby("track", sort=True):
+            key = len(tracks) + 1
+            tracks.append(
+                {
+                    "id": key,
+                    "staff_id": staff_id,
+                    "source_name": f"{path.name}#{trk}",
+                    "content_hash": hashlib.sha256(f"{digest}:{trk}".encode()).hexdigest(),
+                }
+            )
+            part = part.assign(track_id=key, seq=range(len(part)))
+            points.append(part[["track_id", "seq", "segment", "t", "lon", "lat"]])
+        step("tracks", i + 1, len(files))
+    if not tracks:
+        return {"patrol_tracks": 0, "track_points": 0}
+    _copy(
+        session,
+        "COPY patrol_tracks (id, staff_id, source_name, content_hash, n_points) "
+        "FROM STDIN WITH (FORMAT csv)",
+        pd.DataFrame(tracks).assign(n_points=0)[
+            ["id", "staff_id", "source_name", "content_hash", "n_points"]
+        ],
+    )
+    allpts = pd.concat(points, ignore_index=True)
+    allpts["t"] = allpts["t"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    session.execute(
+        text(
+            "CREATE TEMP TABLE stage_points (track_id int, seq int, segment int, t timestamptz, "
+            "lon float8, lat float8) ON COMMIT DROP"
+        )
+    )
+    _copy(session, "COPY stage_points FROM STDIN WITH (FORMAT csv)", allpts)
+    session.execute(
+        text(
+            """
+            INSERT INTO track_points (track_id, seq, segment, t, geom)
+            SELECT track_id, seq, segment, t, ST_SetSRID(ST_MakePoint(lon, lat), 4326)
+            FROM stage_points
+            """
+        )
+    )
+    session.execute(
+        text(
+            """
+            WITH seg AS (
+              SELECT track_id, segment,
+                     ST_RemoveRepeatedPoints(ST_MakeLine(geom ORDER BY seq)) AS line
+              FROM track_points GROUP BY track_id, segment
+            ), agg AS (
+              SELECT track_id, ST_Multi(ST_Collect(line)) AS geom FROM seg
+              WHERE ST_NPoints(line) > 1 GROUP BY track_id
+            ), stats AS (
+              SELECT track_id, count(*) AS n, min(t) AS t0, max(t) AS t1
+              FROM track_points GROUP BY track_id
+            )
+            UPDATE patrol_tracks p SET n_points = s.n, started_at = s.t0, ended_at = s.t1,
+                   geom = a.geom
+            FROM stats s LEFT JOIN agg a ON a.track_id = s.track_id
+            WHERE p.id = s.track_id
+            """
+        )
+    )
+    session.execute(
+        text(
+            "SELECT setval(pg_get_serial_sequence('patrol_tracks', 'id'), "
+            "(SELECT max(id) FROM patrol_tracks) + 1, false)"
+        )
+    )
+    return {"patrol_tracks": len(tracks), "track_points": len(allpts)}
+
+
+def _staff_id_from_name(stem: str) -> int | None:
+    digits = stem.rsplit("_", 1)[-1]
+    return int(digits) if digits.isdigit() else None
