@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from api.errors import add_exception_handlers
-from api.routes import grids, incidents, pages
+from api.routes import docs, grids, incidents, pages
 from maps.assets import STATIC_DIR
 
 
@@ -17,12 +17,13 @@ def create_app() -> FastAPI:
         version="0.1.0",
         description="Community grid governance (网格化基层治理): grids, geocoding, incidents.",
         docs_url=None,
-        redoc_url="/docs",
+        redoc_url=None,
     )
     add_exception_handlers(app)
     app.include_router(grids.router)
     app.include_router(incidents.router)
     app.include_router(pages.router)
+    app.include_router(docs.router)
     STATIC_DIR.mkdir(parents=True, exist_ok=True)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -5,6 +5,7 @@
 #   bash scripts/setup.sh demo     # everything, then load the demo district and serve :8000
 #   bash scripts/setup.sh test     # everything, then the whole test suite
 #   bash scripts/setup.sh install  # everything, no demo and no tests
+#   bash scripts/setup.sh db       # only make sure the database answers (no Python, no assets)
 #
 # Environment: WANGGE_DATABASE_URL (use that database; no local server is touched),
 # WANGGE_TEST_DATABASE_URL (tests; default: the main URL with "_test" after the name),
@@ -111,7 +112,8 @@ pg_answers() { "$PG_BIN/pg_isready" -q -h "$1" -p "$2" >/dev/null 2>&1; }
 superuser_psql() {
   # psql as the cluster's superuser over its Unix socket (peer or trust authentication).
   local sockdir="$1" port="$2"; shift 2
-  runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -h "$sockdir" -p "$port" -d postgres "$@"
+  runuser -u postgres -- env PGOPTIONS="-c client_min_messages=warning" \
+    psql -X -q -v ON_ERROR_STOP=1 -h "$sockdir" -p "$port" -d postgres "$@"
 }
 
 start_system_cluster() {
@@ -191,6 +193,12 @@ SQL
 
 # ---------------------------------------------------------------- main
 start=$(date +%s)
+if [ "$MODE" = db ]; then
+  install_system_packages
+  ensure_database
+  log "database ready: ${WANGGE_DATABASE_URL}"
+  exit 0
+fi
 install_system_packages
 install_python
 install_assets

@@ -44,6 +44,9 @@ class IncidentPublic(BaseModel):
     reported_at: datetime
     status: str
     location_status: Literal["located", "outside", "needs_location"]
+    location_source: Literal["point", "address", "manual"] | None = None
+    address_score: float | None = None
+    building_id: int | None = None
     lon: float | None
     lat: float | None
     micro_code: str | None
@@ -51,3 +54,38 @@ class IncidentPublic(BaseModel):
     community_code: str | None
     street_code: str | None
     dedicated_code: str | None
+
+
+class AddressCandidate(BaseModel):
+    """One gazetteer guess for a report's address."""
+
+    building_id: int | None
+    score: float
+    level: Literal["building", "compound", "road"]
+    matched: dict[str, str]
+    lon: float | None
+    lat: float | None
+    micro_code: str | None
+
+
+class QueuedIncident(BaseModel):
+    """An incident in the needs-location queue with ranked candidates."""
+
+    incident: IncidentPublic
+    candidates: list[AddressCandidate]
+
+
+class LocationFix(BaseModel):
+    """A worker's fix: a point (any supported CRS) or a building from the candidates."""
+
+    lon: float | None = None
+    lat: float | None = None
+    crs: str = "wgs84"
+    building_id: int | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> LocationFix:
+        has_point = self.lon is not None and self.lat is not None
+        if has_point == (self.building_id is not None):
+            raise ValueError("give either a point (lon, lat) or a building_id")
+        return self

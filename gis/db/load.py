@@ -272,9 +272,10 @@ def _load_incidents(session: Session, path: Path, step: Progress) -> int:
         text(
             """
             INSERT INTO incidents (ext_id, category, source, description, address, reported_at,
-                                   status, location_status, geom)
+                                   status, location_status, location_source, geom)
             SELECT ext_id, category, source, description, nullif(address, ''), reported_at,
                    'reported', 'needs_location',
+                   CASE WHEN lon IS NULL OR lat IS NULL THEN NULL ELSE 'point' END,
                    CASE WHEN lon IS NULL OR lat IS NULL THEN NULL
                         ELSE ST_SetSRID(ST_MakePoint(lon, lat), 4326) END
             FROM stage_incidents ORDER BY reported_at, ext_id

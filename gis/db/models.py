@@ -213,6 +213,9 @@ class Incident(Base):
     community_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id"))
     street_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id"))
     dedicated_grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id"))
+    location_source: Mapped[str | None] = mapped_column(String(16))
+    address_score: Mapped[float | None] = mapped_column(Float)
+    building_id: Mapped[int | None] = mapped_column(ForeignKey("buildings.id", ondelete="SET NULL"))
     geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=False), nullable=True)
 
     __table_args__ = (
@@ -220,6 +223,10 @@ class Incident(Base):
         CheckConstraint(_in("location_status", LOCATION_STATUSES), name="location_status"),
         CheckConstraint(
             "(geom IS NULL) = (location_status = 'needs_location')", name="located_has_point"
+        ),
+        CheckConstraint(
+            "location_source IS NULL OR location_source IN ('point', 'address', 'manual')",
+            name="location_source",
         ),
         *_geom_checks("POINT", nullable=True),
         Index("ix_incidents_geom", "geom", postgresql_using="gist"),

@@ -13,7 +13,8 @@ from gis.errors import NotFoundError
 
 _INCIDENT_SELECT = """
     SELECT i.id, i.ext_id, i.category, i.source, i.description, i.address, i.reporter,
-           i.reported_at, i.created_at, i.status, i.location_status,
+           i.reported_at, i.created_at, i.status, i.location_status, i.location_source,
+           i.address_score, i.building_id,
            ST_X(i.geom) AS lon, ST_Y(i.geom) AS lat,
            g4.code AS micro_code, g3.code AS grid_code, g2.code AS community_code,
            g1.code AS street_code, d.code AS dedicated_code
@@ -38,6 +39,9 @@ def insert_incident(
     address: str | None = None,
     reporter: str | None = None,
     idempotency_key: str | None = None,
+    location_source: str | None = None,
+    address_score: float | None = None,
+    building_id: int | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Store one incident; the database trigger assigns its grid chain on insert.
 
@@ -55,14 +59,19 @@ def insert_incident(
         "address": address,
         "reporter": reporter,
         "key": idempotency_key,
+        "location_source": location_source if lon is not None else None,
+        "address_score": address_score,
+        "building_id": building_id,
     }
     new_id = session.execute(
         text(
             """
             INSERT INTO incidents (category, source, reported_at, description, address,
-                                   reporter, idempotency_key, status, location_status, geom)
+                                   reporter, idempotency_key, status, location_status,
+                                   location_source, address_score, building_id, geom)
             VALUES (:category, :source, :reported_at, :description, :address, :reporter, :key,
-                    'reported', 'needs_location',
+                    'reported', 'needs_location', :location_source, :address_score,
+                    :building_id,
                     CASE WHEN CAST(:lon AS float8) IS NULL THEN NULL
                          ELSE ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) END)
             ON CONFLICT (idempotency_key) DO NOTHING
@@ -89,6 +98,54 @@ def get_incident(session: Session, incident_id: int) -> dict[str, Any]:
     if row is None:
         raise NotFoundError(f"incident {incident_id} does not exist")
     return dict(row)
+
+
+def needs_location(session: Session, *, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+    """The needs-location queue: reports with no point yet, oldest first."""
+    rows = session.execute(
+        text(
+            _INCIDENT_SELECT
+            + " WHERE i.location_status = 'needs_location' ORDER BY i.reported_at, i.id"
+            " LIMIT :limit OFFSET :offset"
+        ),
+        {"limit": limit, "offset": offset},
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def set_location(
+    session: Session,
+    incident_id: int,
+    *,
+    lon: float,
+    lat: float,
+    source: str = "manual",
+    building_id: int | None = None,
+    address_score: float | None = None,
+) -> dict[str, Any]:
+    """Give an incident its point (a worker on the map, or an address match); the trigger
+    re-derives the grid chain. Raises NotFoundError for an unknown incident."""
+    updated = session.execute(
+        text(
+            """
+            UPDATE incidents SET geom = ST_SetSRID(ST_MakePoint(:lon, :lat), 4326),
+                   location_source = :source, building_id = :building_id,
+                   address_score = :score
+            WHERE id = :id RETURNING id
+            """
+        ),
+        {
+            "lon": lon,
+            "lat": lat,
+            "source": source,
+            "building_id": building_id,
+            "score": address_score,
+            "id": incident_id,
+        },
+    ).scalar_one_or_none()
+    if updated is None:
+        raise NotFoundError(f"incident {incident_id} does not exist")
+    return get_incident(session, incident_id)
 
 
 def heat_cells(session: Session, *, cell_deg: float = 0.0005) -> pd.DataFrame:

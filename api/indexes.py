@@ -1,0 +1,65 @@
+"""In-memory indexes the API keeps between requests, rebuilt when their source data changes.
+
+Each request asks the database for a cheap fingerprint (row count, versions, last update);
+when it differs from the one the index was built from, the index is rebuilt. So a grid edit
+or a building import is seen by the next request, and the index costs one small query
+otherwise.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
+
+from sqlalchemy.orm import Session
+
+from gis.address import Gazetteer
+from gis.db.queries.buildings import buildings_fingerprint, buildings_frame
+from gis.db.queries.grids import grids_fingerprint, grids_frame
+from gis.geocode import GridIndex
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class Cached(Generic[T]):
+    """A value built from the database, rebuilt whenever its fingerprint changes."""
+
+    def __init__(
+        self,
+        name: str,
+        fingerprint: Callable[[Session], Hashable],
+        build: Callable[[Session], T],
+    ) -> None:
+        self.name = name
+        self._fingerprint = fingerprint
+        self._build = build
+        self._lock = threading.Lock()
+        self._key: Hashable | None = None
+        self._value: T | None = None
+
+    def get(self, session: Session) -> T:
+        """The current value, rebuilt first if the data behind it changed."""
+        key = self._fingerprint(session)
+        with self._lock:
+            if self._value is None or key != self._key:
+                log.info("building %s index (%s)", self.name, key)
+                self._value = self._build(session)
+                self._key = key
+            return self._value
+
+    def clear(self) -> None:
+        """Forget the value (tests, or after a bulk load in the same process)."""
+        with self._lock:
+            self._key = None
+            self._value = None
+
+
+grid_index: Cached[GridIndex] = Cached(
+    "grid", grids_fingerprint, lambda s: GridIndex.from_grids(grids_frame(s))
+)
+gazetteer: Cached[Gazetteer] = Cached(
+    "address", buildings_fingerprint, lambda s: Gazetteer.from_buildings(buildings_frame(s))
+)
