@@ -17,6 +17,8 @@ from gis.db.config import get_settings
 app = typer.Typer(help="Wangge 网格: community grid governance on PostGIS.", no_args_is_help=True)
 db_app = typer.Typer(help="Database: migrations and loading.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+grids_app = typer.Typer(help="Grid network: validation.", no_args_is_help=True)
+app.add_typer(grids_app, name="grids")
 console = Console(stderr=True)
 
 
@@ -147,6 +149,46 @@ def serve(host: str | None = None, port: int | None = None) -> None:
     p = port or settings.port
     console.print(f"serving on [bold]http://{h}:{p}[/]  (map: /maps/overview, API docs: /docs)")
     uvicorn.run("api.main:create_app", factory=True, host=h, port=p, log_level="info")
+
+
+@grids_app.command("check")
+def grids_check(
+    source: Annotated[
+        Path | None, typer.Argument(help="a grid file (GeoPackage/GeoJSON); default: the database")
+    ] = None,
+    layer: str | None = None,
+    out: Annotated[Path | None, typer.Option(help="write the report (.csv or .geojson)")] = None,
+) -> None:
+    """Validate the hierarchy: gaps, overlaps, slivers, spills, codes; exit 1 on problems."""
+    import geopandas as gpd
+
+    from gis.grids import check_hierarchy
+
+    if source is None:
+        from gis.db.queries.grids import grids_frame
+        from gis.db.session import transaction
+
+        with transaction() as session:
+            grids = grids_frame(session)
+    else:
+        grids = gpd.read_file(source, layer=layer)
+    report = check_hierarchy(grids)
+    table = Table(title=f"grid check: {len(grids)} grids, {len(report)} problems")
+    for col in ("kind", "level", "grids", "area_m2", "detail"):
+        table.add_column(col)
+    for row in report.head(50).itertuples():
+        table.add_row(row.kind, row.level, row.grids, f"{row.area_m2:,.2f}", row.detail)
+    console.print(table)
+    if out is not None:
+        if out.suffix == ".csv":
+            report.assign(wkt=report.geometry.to_wkt()).drop(columns="geometry").to_csv(
+                out, index=False
+            )
+        else:
+            report.to_file(out)
+        console.print(f"report written to {out}")
+    if len(report):
+        raise typer.Exit(1)
 
 
 def _print_counts(title: str, counts: dict[str, int], seconds: float | None) -> None:

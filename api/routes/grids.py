@@ -12,6 +12,7 @@ from api.deps import SessionDep
 from api.schemas.grids import LocateResult
 from gis.crs import check_lonlat, to_wgs84
 from gis.db.queries.grids import grids_frame, locate_chain
+from gis.grids import check_hierarchy
 
 router = APIRouter(prefix="/grids", tags=["grids"])
 
@@ -62,6 +63,13 @@ def list_grids(
     )
     frame = frame.drop(columns=["id"]).set_index(frame["id"])
     return json.loads(frame.to_json(drop_id=False, to_wgs84=False))
+
+
+@router.get("/check", summary="Validate the grid hierarchy: gaps, overlaps, slivers, codes")
+def check(session: SessionDep) -> dict[str, Any]:
+    """A GeoJSON FeatureCollection with one feature per problem (empty when all is well)."""
+    report = check_hierarchy(grids_frame(session))
+    return json.loads(report.to_json(drop_id=True))
 
 
 @router.get("/locate", response_model=LocateResult, summary="The grid chain of a point")
