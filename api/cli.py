@@ -151,6 +151,48 @@ def serve(host: str | None = None, port: int | None = None) -> None:
     uvicorn.run("api.main:create_app", factory=True, host=h, port=p, log_level="info")
 
 
+@app.command()
+def geocode(
+    in_path: Annotated[Path, typer.Argument(help="points: .csv, .geojson or .parquet")],
+    out_path: Annotated[Path, typer.Argument(help="output: .csv, .geojson or .parquet")],
+    crs: Annotated[str, typer.Option(help="input CRS: wgs84, cgcs2000, gcj02, bd09")] = "wgs84",
+    chunk_rows: Annotated[int, typer.Option(help="rows per chunk (bounds memory)")] = 1_000_000,
+    grids: Annotated[
+        Path | None, typer.Option(help="grid file instead of the database (e.g. district.gpkg)")
+    ] = None,
+) -> None:
+    """Assign every point of IN to its grid chain and write OUT, streaming in chunks."""
+    import geopandas as gpd
+
+    from gis.geocode import GridIndex
+    from gis.io import geocode_file
+
+    if grids is not None:
+        frame = (
+            gpd.read_file(grids, layer="grids") if grids.suffix == ".gpkg" else gpd.read_file(grids)
+        )
+    else:
+        from gis.db.queries.grids import grids_frame
+        from gis.db.session import transaction
+
+        with transaction() as session:
+            frame = grids_frame(session)
+    index = GridIndex.from_grids(frame)
+    t0 = time.perf_counter()
+    with _progress() as progress:
+        task = progress.add_task("geocode", total=None)
+        summary = geocode_file(
+            in_path,
+            out_path,
+            index,
+            crs=crs,
+            chunk_rows=chunk_rows,
+            progress=lambda n: progress.update(task, advance=n),
+        )
+    seconds = time.perf_counter() - t0
+    _print_counts("geocoded", {k: v for k, v in summary.items() if isinstance(v, int)}, seconds)
+
+
 @grids_app.command("check")
 def grids_check(
     source: Annotated[

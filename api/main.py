@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from api.errors import add_exception_handlers
-from api.routes import docs, grids, incidents, pages
+from api.routes import docs, geocode, grids, incidents, pages
 from maps.assets import STATIC_DIR
 
 
@@ -22,6 +22,7 @@ def create_app() -> FastAPI:
     add_exception_handlers(app)
     app.include_router(grids.router)
     app.include_router(incidents.router)
+    app.include_router(geocode.router)
     app.include_router(pages.router)
     app.include_router(docs.router)
     STATIC_DIR.mkdir(parents=True, exist_ok=True)
