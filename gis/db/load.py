@@ -68,8 +68,13 @@ def _copy(session: Session, sql: str, frame: pd.DataFrame) -> None:
             copy.write(chunk)
 
 
-def _wkt(geoms: gpd.GeoSeries, precision: int = 8) -> pd.Series:
-    return pd.Series(shapely.to_wkt(geoms.values, rounding_precision=precision), index=geoms.index)
+def _wkb(geoms: gpd.GeoSeries) -> pd.Series:
+    """Hex EWKB with SRID 4326: exact doubles (rounded WKT would nudge T-junction vertices off
+    their edges and open millimetre slivers between grids)."""
+    return pd.Series(
+        shapely.to_wkb(shapely.set_srid(geoms.values, 4326), hex=True, include_srid=True),
+        index=geoms.index,
+    )
 
 
 def load_district(
@@ -95,7 +100,7 @@ def load_district(
         text(
             """
             CREATE TEMP TABLE stage_grids (code text, name text, level text, parent_code text,
-              kind text, households int, residents int, wkt text) ON COMMIT DROP
+              kind text, households int, residents int, wkb text) ON COMMIT DROP
             """
         )
     )
@@ -111,7 +116,7 @@ def load_district(
                 "kind": grids["kind"] if "kind" in grids else None,
                 "households": grids["households"].astype(int),
                 "residents": grids["residents"].astype(int),
-                "wkt": _wkt(grids.geometry),
+                "wkb": _wkb(grids.geometry),
             }
         ),
     )
@@ -122,7 +127,7 @@ def load_district(
                 INSERT INTO grids (code, name, level, parent_id, kind, households, residents,
                                    version, geom)
                 SELECT s.code, s.name, s.level, p.id, s.kind, s.households, s.residents, 1,
-                       ST_Multi(ST_GeomFromText(s.wkt, 4326))
+                       ST_Multi(CAST(s.wkb AS geometry))
                 FROM stage_grids s LEFT JOIN grids p ON p.code = s.parent_code
                 WHERE s.level = :level ORDER BY s.code
                 """
@@ -140,7 +145,7 @@ def load_district(
             {
                 "name": roads["name"],
                 "kind": roads["kind"],
-                "geom": "SRID=4326;" + _wkt(roads.geometry),
+                "geom": _wkb(roads.geometry),
             }
         ),
     )
@@ -153,7 +158,7 @@ def load_district(
             """
             CREATE TEMP TABLE stage_buildings (id int, address text, road_name text,
               house_number int, compound_name text, building_no int, units int, floors int,
-              households int, residents int, micro_code text, wkt text) ON COMMIT DROP
+              households int, residents int, micro_code text, wkb text) ON COMMIT DROP
             """
         )
     )
@@ -173,7 +178,7 @@ def load_district(
                 "households": buildings["households"].astype(int),
                 "residents": buildings["residents"].astype(int),
                 "micro_code": buildings["micro_code"],
-                "wkt": _wkt(buildings.geometry),
+                "wkb": _wkb(buildings.geometry),
             }
         ),
     )
@@ -184,7 +189,7 @@ def load_district(
               building_no, units, floors, households, residents, micro_grid_id, geom)
             SELECT s.id, s.address, s.road_name, s.house_number, s.compound_name, s.building_no,
                    s.units, s.floors, s.households, s.residents, g.id,
-                   ST_GeomFromText(s.wkt, 4326)
+                   CAST(s.wkb AS geometry)
             FROM stage_buildings s LEFT JOIN grids g ON g.code = s.micro_code
             """
         )
@@ -202,7 +207,7 @@ def load_district(
                 "kind": stations["kind"],
                 "name": stations["name"],
                 "address": stations["address"],
-                "geom": "SRID=4326;" + _wkt(stations.geometry),
+                "geom": _wkb(stations.geometry),
             }
         ),
     )
