@@ -55,20 +55,20 @@ def _reset_schema(engine: Engine) -> None:
 @pytest.fixture(scope="session")
 def db_url() -> Iterator[str]:
     """URL of the test database, with settings and engines pointed at it for the session."""
-    from gis.db.session import get_engine
+    from gis.db.session import dispose_engines
 
     url = _test_url()
     old = os.environ.get("WANGGE_DATABASE_URL")
     os.environ["WANGGE_DATABASE_URL"] = url
     get_settings.cache_clear()
-    get_engine.cache_clear()
+    dispose_engines()
     yield url
+    dispose_engines()
     if old is None:
         os.environ.pop("WANGGE_DATABASE_URL", None)
     else:
         os.environ["WANGGE_DATABASE_URL"] = old
     get_settings.cache_clear()
-    get_engine.cache_clear()
 
 
 @pytest.fixture(scope="session")

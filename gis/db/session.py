@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import lru_cache
 
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -16,11 +15,22 @@ from sqlalchemy.orm import Session, sessionmaker
 from gis.db.config import get_settings, normalise_url
 
 
-@lru_cache(maxsize=8)
+_ENGINES: dict[str, Engine] = {}
+
+
 def get_engine(url: str | None = None) -> Engine:
     """Engine for ``url`` (default: the configured database), created once per URL."""
     target = normalise_url(url or get_settings().database_url)
-    return create_engine(target, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    if target not in _ENGINES:
+        _ENGINES[target] = create_engine(target, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    return _ENGINES[target]
+
+
+def dispose_engines() -> None:
+    """Close every pooled connection (tests, and before a process forks or exits)."""
+    while _ENGINES:
+        _, engine = _ENGINES.popitem()
+        engine.dispose()
 
 
 def session_factory(url: str | None = None) -> sessionmaker[Session]:

@@ -26,7 +26,7 @@ def test_overview_page_shows_layers_offline(live_server: str, page, session: Ses
     ).scalar_one()
     assert pg.locator("path.leaflet-interactive").count() == n_visible
     assert pg.locator("canvas.leaflet-heatmap-layer").count() == 1
-    pg.check("text=微网格")
+    pg.locator(".leaflet-control-layers-overlays label", has_text="微网格").locator("input").check()
     n_micro = session.execute(text("SELECT count(*) FROM grids WHERE level = 'micro'")).scalar_one()
     assert pg.locator("path.leaflet-interactive").count() == n_visible + n_micro
     assert "网格总览" in pg.inner_text("#wangge-legend")

@@ -47,9 +47,10 @@ def grids_frame(
     if limit is not None:
         sql += " LIMIT :limit"
         params["limit"] = int(limit)
-    return gpd.read_postgis(
+    frame = gpd.read_postgis(
         text(sql), session.connection(), geom_col="geom", crs=WGS84, params=params
     )
+    return frame.rename_geometry("geometry")
 
 
 def locate_chain(session: Session, lon: float, lat: float) -> dict[str, dict | None] | None:
