@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gis.db.config import get_settings, normalise_url
 
-
 _ENGINES: dict[str, Engine] = {}
 
 
