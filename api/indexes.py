@@ -57,9 +57,29 @@ class Cached(Generic[T]):
             self._value = None
 
 
-grid_index: Cached[GridIndex] = Cached(
-    "grid", grids_fingerprint, lambda s: GridIndex.from_grids(grids_frame(s))
-)
+class GridLocator:
+    """The in-memory grid index plus each grid's id and name, for answers with references."""
+
+    def __init__(self, session: Session) -> None:
+        grids = grids_frame(session)
+        self.index = GridIndex.from_grids(grids)
+        self.refs: dict[str, dict[str, object]] = {
+            code: {"id": int(gid), "code": code, "name": name}
+            for gid, code, name in zip(grids["id"], grids["code"], grids["name"], strict=True)
+        }
+
+    def chain(self, lon: float, lat: float) -> dict[str, dict[str, object] | None] | None:
+        """The chain of one WGS84 point as references, or None when outside every grid."""
+        hit = self.index.locate_one(lon, lat)
+        if hit is None:
+            return None
+        return {
+            level: (self.refs[ref["code"]] if (ref := hit.get(level)) else None)
+            for level in ("micro", "grid", "community", "street", "dedicated")
+        }
+
+
+grid_locator: Cached[GridLocator] = Cached("grid", grids_fingerprint, GridLocator)
 gazetteer: Cached[Gazetteer] = Cached(
     "address", buildings_fingerprint, lambda s: Gazetteer.from_buildings(buildings_frame(s))
 )

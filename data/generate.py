@@ -247,7 +247,7 @@ def generate_district(
     step("grids", 2, 4)
 
     # ---- compounds, buildings, households
-    residential = rng.random(len(micro)) > 0.1
+    residential = rng.random(len(micro)) > 0.05
     comp_names = [f"{s}{x}" for x in names.COMPOUND_SUFFIXES for s in names.COMPOUND_STEMS]
     order = rng.permutation(len(comp_names))
     named_roads = source[source["kind"].isin(["arterial", "street"])].reset_index(drop=True)

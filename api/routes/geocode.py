@@ -12,7 +12,7 @@ from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
 from api.deps import SessionDep
-from api.indexes import grid_index
+from api.indexes import grid_locator
 from gis.db.config import get_settings
 from gis.io import geocode_file
 
@@ -60,7 +60,7 @@ def geocode_upload(
                     )
                 fh.write(chunk)
         dst = work / f"out{suffix}"
-        geocode_file(src, dst, grid_index.get(session), crs=crs)
+        geocode_file(src, dst, grid_locator.get(session).index, crs=crs)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise

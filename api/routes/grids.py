@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Query
 
 from api.deps import SessionDep
+from api.indexes import grid_locator
 from api.schemas.grids import LocateResult
 from gis.crs import check_lonlat, to_wgs84
 from gis.db.queries.grids import grids_frame, locate_chain
@@ -78,6 +79,10 @@ def locate(
     lon: Annotated[float, Query(description="longitude in the given CRS")],
     lat: Annotated[float, Query(description="latitude in the given CRS")],
     crs: Annotated[str, Query(description="wgs84, cgcs2000, gcj02 or bd09")] = "wgs84",
+    engine: Annotated[
+        Literal["memory", "postgis"],
+        Query(description="in-memory index (default) or the PostGIS function; same answers"),
+    ] = "memory",
 ) -> LocateResult:
     """Micro grid (微网格) → 三级 → community → street office of a point, or "outside".
 
@@ -86,7 +91,10 @@ def locate(
     """
     check_lonlat(lon, lat)
     x, y = to_wgs84([lon], [lat], crs)
-    chain = locate_chain(session, float(x[0]), float(y[0]))
+    if engine == "postgis":
+        chain = locate_chain(session, float(x[0]), float(y[0]))
+    else:
+        chain = grid_locator.get(session).chain(float(x[0]), float(y[0]))
     if chain is None:
         return LocateResult(
             lon=lon, lat=lat, crs=crs, inside=False, chain=None, detail="outside every grid"

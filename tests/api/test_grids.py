@@ -64,6 +64,8 @@ def test_locate_agrees_with_brute_force(client, session: Session) -> None:
     expected = brute_locate(micro, lon, lat)
     for x, y, code in zip(lon, lat, expected, strict=True):
         body = client.get("/grids/locate", params={"lon": x, "lat": y}).json()
+        by_db = client.get("/grids/locate", params={"lon": x, "lat": y, "engine": "postgis"})
+        assert by_db.json()["chain"] == body["chain"]
         if code is None:
             assert body["inside"] is False and body["chain"] is None
             assert body["detail"] == "outside every grid"
