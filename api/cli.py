@@ -235,13 +235,14 @@ def bench_geocode(
     for col in ("dataset", "method", "points", "points/s", "vs GridIndex", "agree"):
         table.add_column(col, justify="right")
     for r in rows:
+        ran = r.agree is not None
         table.add_row(
             r.dataset,
             r.method,
             f"{r.n_points:,}",
-            f"{r.points_per_s:,.0f}",
-            f"{r.ratio:.1f}×" if r.ratio else "",
-            str(r.agree),
+            f"{r.points_per_s:,.0f}" if ran else r.note,
+            f"{r.ratio:.1f}×" if ran else "-",
+            ("yes" if r.agree else "NO") if ran else "-",
         )
     console.print(table)
     rng = np.random.default_rng(7)
