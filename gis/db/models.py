@@ -29,19 +29,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from gis.incidents import Status
+
 GRID_LEVELS = ("street", "community", "grid", "micro", "dedicated")
-INCIDENT_STATUSES = (
-    "reported",
-    "accepted",
-    "dispatched",
-    "in_progress",
-    "resolved",
-    "evaluated",
-    "closed",
-    "rejected",
-    "duplicate",
-    "reopened",
-)
+INCIDENT_STATUSES = tuple(status.value for status in Status)
 LOCATION_STATUSES = ("located", "outside", "needs_location")
 
 NAMING = {
