@@ -29,9 +29,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from gis.grids import LEVELS
 from gis.incidents import Status
 
-GRID_LEVELS = ("street", "community", "grid", "micro", "dedicated")
+GRID_LEVELS = LEVELS
 INCIDENT_STATUSES = tuple(status.value for status in Status)
 LOCATION_STATUSES = ("located", "outside", "needs_location")
 
