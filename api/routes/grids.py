@@ -89,7 +89,6 @@ def locate(
     Boundary rule: a point on a shared edge or vertex belongs to the covering grid with the
     smallest code.
     """
-    check_lonlat(lon, lat)
     x, y = to_wgs84([lon], [lat], crs)
     if engine == "postgis":
         chain = locate_chain(session, float(x[0]), float(y[0]))

@@ -16,7 +16,7 @@ from api.schemas.incidents import (
     LocationFix,
     QueuedIncident,
 )
-from gis.crs import check_lonlat, to_wgs84
+from gis.crs import to_wgs84
 from gis.db.queries.buildings import building_point
 from gis.db.queries.incidents import (
     get_incident,
@@ -125,7 +125,6 @@ def fix_location(incident_id: int, body: LocationFix, session: SessionDep) -> In
         lon, lat = building_point(session, body.building_id)
     else:
         assert body.lon is not None and body.lat is not None  # checked by the schema
-        check_lonlat(body.lon, body.lat)
         x, y = to_wgs84([body.lon], [body.lat], body.crs)
         lon, lat = float(x[0]), float(y[0])
     row = set_location(

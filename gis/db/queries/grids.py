@@ -37,7 +37,6 @@ def grids_frame(
         where.append("p.code = :parent_code")
         params["parent_code"] = parent_code
     if bbox is not None:
-        where.append("g.geom && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)")
         where.append("ST_Intersects(g.geom, ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326))")
         params.update(x0=bbox[0], y0=bbox[1], x1=bbox[2], y1=bbox[3])
     sql = (
