@@ -6,7 +6,18 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from api.errors import add_exception_handlers
-from api.routes import docs, geocode, grids, incidents, pages
+from api.routes import (
+    docs,
+    exchange,
+    geocode,
+    grids,
+    incidents,
+    ogc,
+    open311,
+    pages,
+    stations,
+    tracks,
+)
 from maps.assets import STATIC_DIR
 
 
@@ -20,9 +31,14 @@ def create_app() -> FastAPI:
         redoc_url=None,
     )
     add_exception_handlers(app)
+    app.include_router(exchange.router)  # before grids: /grids/export is not /grids/{id}
     app.include_router(grids.router)
     app.include_router(incidents.router)
     app.include_router(geocode.router)
+    app.include_router(tracks.router)
+    app.include_router(stations.router)
+    app.include_router(open311.router)
+    app.include_router(ogc.router)
     app.include_router(pages.router)
     app.include_router(docs.router)
     STATIC_DIR.mkdir(parents=True, exist_ok=True)

@@ -52,10 +52,37 @@ FILES: dict[str, str] = {
     "awesome-markers/leaflet.awesome-markers.css": (
         "leaflet.awesome-markers/dist/leaflet.awesome-markers.css"
     ),
+    # drawing and editing (planner page): Leaflet-Geoman, and leaflet.draw for plugins.Draw
+    "geoman/leaflet-geoman.min.js": "@geoman-io/leaflet-geoman-free/dist/leaflet-geoman.min.js",
+    "geoman/leaflet-geoman.css": "@geoman-io/leaflet-geoman-free/dist/leaflet-geoman.css",
+    "leaflet-draw/leaflet.draw.js": "leaflet-draw/dist/leaflet.draw.js",
+    "leaflet-draw/leaflet.draw.css": "leaflet-draw/dist/leaflet.draw.css",
+    # time slider (plugins.HeatMapWithTime) and marker clusters
+    "timedimension/iso8601.js": "iso8601-js-period/iso8601.js",
+    "timedimension/leaflet.timedimension.min.js": (
+        "leaflet-timedimension/dist/leaflet.timedimension.min.js"
+    ),
+    "timedimension/leaflet.timedimension.control.min.css": (
+        "leaflet-timedimension/dist/leaflet.timedimension.control.min.css"
+    ),
+    "heatmapjs/heatmap.min.js": "heatmap.js/build/heatmap.min.js",
+    "heatmapjs/leaflet-heatmap.js": "heatmap.js/plugins/leaflet-heatmap/leaflet-heatmap.js",
+    "markercluster/leaflet.markercluster.js": "leaflet.markercluster/dist/leaflet.markercluster.js",
+    "markercluster/MarkerCluster.css": "leaflet.markercluster/dist/MarkerCluster.css",
+    "markercluster/MarkerCluster.Default.css": (
+        "leaflet.markercluster/dist/MarkerCluster.Default.css"
+    ),
     # the API docs page (api/routes/docs.py)
     "swagger-ui/swagger-ui-bundle.js": "swagger-ui-dist/swagger-ui-bundle.js",
     "swagger-ui/swagger-ui.css": "swagger-ui-dist/swagger-ui.css",
     "swagger-ui/favicon-32x32.png": "swagger-ui-dist/favicon-32x32.png",
+}
+
+# Stylesheets that load files from a CDN: such url() prefixes are rewritten, at install, to the
+# local copy (a vendor folder). leaflet.timedimension.control.css takes the glyphicons font
+# of Bootstrap 3 from netdna; the same font is installed with bootstrap3-glyphicons.
+CSS_REWRITES: dict[str, str] = {
+    "//netdna.bootstrapcdn.com/bootstrap/3.0.0/fonts/": "glyphicons/fonts",
 }
 
 # Written by install_assets, not copied: folium's own small stylesheet for Icon(angle=...)
@@ -74,6 +101,16 @@ LOCAL: dict[str, str] = {
     "awesome_markers_css": "awesome-markers/leaflet.awesome-markers.css",
     "awesome_rotate_css": ROTATE_CSS,
     "leaflet-heat.js": "leaflet.heat/leaflet-heat.js",  # plugins.HeatMap
+    "leaflet_draw_js": "leaflet-draw/leaflet.draw.js",  # plugins.Draw
+    "leaflet_draw_css": "leaflet-draw/leaflet.draw.css",
+    "iso8601": "timedimension/iso8601.js",  # plugins.HeatMapWithTime
+    "leaflet.timedimension.min.js": "timedimension/leaflet.timedimension.min.js",
+    "leaflet.timedimension.control.min.css": "timedimension/leaflet.timedimension.control.min.css",
+    "heatmap.min.js": "heatmapjs/heatmap.min.js",
+    "leaflet-heatmap.js": "heatmapjs/leaflet-heatmap.js",
+    "markerclusterjs": "markercluster/leaflet.markercluster.js",  # plugins.MarkerCluster
+    "markerclustercss": "markercluster/MarkerCluster.css",
+    "markerclusterdefaultcss": "markercluster/MarkerCluster.Default.css",
 }
 
 _CSS_URL = re.compile(r"""url\(\s*(['"]?)([^'")]+)\1\s*\)""")
@@ -89,7 +126,8 @@ def _css_refs(css: str) -> set[str]:
     refs = set()
     for _q, url in _CSS_URL.findall(css):
         url = url.strip()
-        if url.startswith(("data:", "#", "/", "http:", "https:")):
+        # "%23..." is an escaped "#fragment" inside an inline SVG (Leaflet-Geoman icons)
+        if url.startswith(("data:", "#", "%23", "/", "http:", "https:")):
             continue
         path = url.split("#", 1)[0].split("?", 1)[0]
         if path:
@@ -123,6 +161,17 @@ def rotate_css() -> str:
     )
 
 
+def _rewrite_css(css_file: Path, rel_dir: str) -> None:
+    """Point a copied stylesheet's CDN url() prefixes (:data:`CSS_REWRITES`) at local copies."""
+    text = css_file.read_text(encoding="utf-8")
+    new = text
+    for prefix, local in CSS_REWRITES.items():
+        up = "/".join(".." for _ in PurePosixPath(rel_dir).parts)
+        new = new.replace(prefix, f"{up}/{local}/")
+    if new != text:
+        css_file.write_text(new, encoding="utf-8")
+
+
 def install_assets(node_modules: Path, vendor_dir: Path = VENDOR_DIR) -> list[Path]:
     """Copy exactly the files the pages use from ``node_modules`` into ``vendor_dir``.
 
@@ -148,6 +197,7 @@ def install_assets(node_modules: Path, vendor_dir: Path = VENDOR_DIR) -> list[Pa
         written.append(dst)
         if dst.suffix == ".css":
             rel_dir = str(PurePosixPath(target).parent)
+            _rewrite_css(dst, rel_dir)
             for ref in sorted(_css_refs(src.read_text(encoding="utf-8"))):
                 ref_src = _inside(node_modules, str(PurePosixPath(source).parent), ref)
                 written.append(_copy(ref_src, _inside(vendor_dir, rel_dir, ref)))

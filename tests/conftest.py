@@ -47,8 +47,19 @@ def _reset_schema(engine: Engine) -> None:
         ).scalars()
         for table in list(tables):
             conn.execute(text(f'DROP TABLE IF EXISTS "{table}" CASCADE'))
-        conn.execute(text("DROP FUNCTION IF EXISTS wangge_incident_locate() CASCADE"))
-        conn.execute(text("DROP FUNCTION IF EXISTS wangge_locate(geometry, text) CASCADE"))
+        # every function the migrations made (those of extensions such as PostGIS stay)
+        functions = conn.execute(
+            text(
+                """
+                SELECT p.oid::regprocedure::text FROM pg_proc p
+                JOIN pg_namespace n ON n.oid = p.pronamespace
+                WHERE n.nspname = 'public' AND NOT EXISTS (
+                    SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')
+                """
+            )
+        ).scalars()
+        for function in list(functions):
+            conn.execute(text(f"DROP FUNCTION IF EXISTS {function} CASCADE"))
     upgrade(engine.url.render_as_string(hide_password=False))
 
 

@@ -1,61 +1,16 @@
-"""The ``wangge`` command line: database, demo district, serving, batch jobs and benchmarks."""
+"""Core commands: database, demo district, serving, geocoding, grid checks, geocode bench."""
 
 from __future__ import annotations
 
-import logging
 import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from api.cli.app import _progress, _Stages, app, bench_app, console, db_app, grids_app
 from gis.db.config import get_settings
-
-app = typer.Typer(help="Wangge 网格: community grid governance on PostGIS.", no_args_is_help=True)
-db_app = typer.Typer(help="Database: migrations and loading.", no_args_is_help=True)
-app.add_typer(db_app, name="db")
-bench_app = typer.Typer(
-    help="Benchmarks: the project side by side with its peers.", no_args_is_help=True
-)
-app.add_typer(bench_app, name="bench")
-grids_app = typer.Typer(help="Grid network: validation.", no_args_is_help=True)
-app.add_typer(grids_app, name="grids")
-console = Console(stderr=True)
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("[bold blue]{task.description:<12}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    )
-
-
-class _Stages:
-    """Adapts the core's ``progress(stage, done, total)`` callbacks to rich progress bars."""
-
-    def __init__(self, progress: Progress) -> None:
-        self.progress = progress
-        self.tasks: dict[str, int] = {}
-
-    def __call__(self, stage: str, done: int, total: int) -> None:
-        if stage not in self.tasks:
-            self.tasks[stage] = self.progress.add_task(stage, total=max(total, 1))
-        self.progress.update(self.tasks[stage], completed=done, total=max(total, 1))
-
-
-@app.callback()
-def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
 
 
 @db_app.command("upgrade")

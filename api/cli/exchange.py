@@ -1,0 +1,3 @@
+"""`wangge` commands for exchange."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""`wangge` commands for incidents."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""`wangge` commands for isochrones."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""`wangge` commands for pages."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""`wangge` commands for planning."""
+
+from __future__ import annotations

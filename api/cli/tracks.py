@@ -1,0 +1,3 @@
+"""`wangge` commands for tracks."""
+
+from __future__ import annotations

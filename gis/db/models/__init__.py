@@ -1,0 +1,27 @@
+"""GeoAlchemy2 models, one module per domain; importing this package registers every table.
+
+Every geometry is stored in EPSG:4326 with a GiST index and CHECK constraints for validity
+and SRID; the migrations in ``gis/db/migrations`` create exactly these tables (checked by
+``tests/gis/db/test_schema.py``).
+"""
+
+from gis.db.models.base import Base, Meta
+from gis.db.models.district import Building, Grid, Road, Staff, Station, staff_grids
+from gis.db.models.incidents import Incident
+from gis.db.models.network import *  # noqa: F403  (service-circle network tables)
+from gis.db.models.planning import *  # noqa: F403  (grid versions and audit)
+from gis.db.models.tracks import PatrolTrack, TrackPoint
+
+__all__ = [
+    "Base",
+    "Building",
+    "Grid",
+    "Incident",
+    "Meta",
+    "PatrolTrack",
+    "Road",
+    "Staff",
+    "Station",
+    "TrackPoint",
+    "staff_grids",
+]
