@@ -20,10 +20,12 @@ from gis.errors import (
     NotFoundError,
     StaleVersionError,
 )
+from gis.incidents import IllegalTransitionError
 
 log = logging.getLogger(__name__)
 
 STATUS: dict[type[Exception], int] = {
+    IllegalTransitionError: 409,
     NotFoundError: 404,
     StaleVersionError: 409,
     HierarchyError: 409,

@@ -34,6 +34,8 @@ def create_app() -> FastAPI:
     app.include_router(exchange.router)  # before grids: /grids/export is not /grids/{id}
     app.include_router(grids.router)
     app.include_router(incidents.router)
+    app.include_router(incidents.media_router)
+    app.include_router(incidents.kpi_router)
     app.include_router(geocode.router)
     app.include_router(tracks.router)
     app.include_router(stations.router)

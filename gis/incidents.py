@@ -2,7 +2,9 @@
 
 上报 reported → 受理 accepted → 派单 dispatched → 处置 in_progress → 反馈 resolved →
 评价 evaluated → 结案 closed; also rejected / duplicate, and reopened when the resident is
-dissatisfied. Pure: the current time is always an argument, so tests can move the clock.
+dissatisfied. Tiered handling (分级处置, "小事不出格、大事不出网"): a matter starts at the level its
+category and severity call for and climbs grid → community → street as its deadlines pass.
+Pure: the current time is always an argument, so tests can move the clock.
 """
 
 from __future__ import annotations
@@ -15,6 +17,11 @@ from zoneinfo import ZoneInfo
 from gis.errors import GisError
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+
+
+# Where reports come from: 巡查 patrol, 热线 hotline, 12345 city hotline, 公众号 WeChat,
+# 随手拍 public snapshot, Open311 clients.
+SOURCES = ("巡查", "热线", "12345", "公众号", "随手拍", "Open311")
 
 
 class Status(StrEnum):
@@ -45,6 +52,62 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.DUPLICATE: frozenset(),
 }
 TERMINAL: frozenset[Status] = frozenset(s for s, nxt in TRANSITIONS.items() if not nxt)
+
+
+# When a status is first reached, this column of the incident gets the time.
+STAMPS: dict[Status, str] = {
+    Status.ACCEPTED: "accepted_at",
+    Status.DISPATCHED: "dispatched_at",
+    Status.IN_PROGRESS: "started_at",
+    Status.RESOLVED: "resolved_at",
+    Status.EVALUATED: "evaluated_at",
+    Status.CLOSED: "closed_at",
+    Status.REJECTED: "closed_at",
+    Status.DUPLICATE: "closed_at",
+}
+# Satisfaction (1–5) at or below this reopens the incident (群众评单 "不满意").
+DISSATISFIED_MAX = 2
+# A resolved incident the resident does not evaluate within this time is closed by the tick.
+AUTO_CLOSE_AFTER = timedelta(hours=72)
+
+# Handling levels (分级处置), lowest first; a department (职能部门) sits beside the ladder.
+HANDLING_LEVELS = ("grid", "community", "street", "department")
+LADDER = ("grid", "community", "street")
+ESCALATION_STATUSES = frozenset(
+    {Status.ACCEPTED, Status.DISPATCHED, Status.IN_PROGRESS, Status.REOPENED}
+)
+
+
+def initial_level(category_level: str, severity: int) -> str:
+    """Where a matter is handled first: its category's level, raised by severity.
+
+    Severity 3 goes at least to the community, severity 4 to the street office; a
+    department matter stays with the department whatever its severity.
+    """
+    if category_level not in HANDLING_LEVELS:
+        raise GisError(f"unknown handling level {category_level!r}")
+    if category_level == "department":
+        return "department"
+    need = 0 if severity <= 2 else (1 if severity == 3 else 2)
+    return LADDER[max(LADDER.index(category_level), need)]
+
+
+def escalated_level(start: str, late_steps: int) -> str:
+    """The level after ``late_steps`` missed deadlines: one rung up per step, at most the
+    street office; a department's overdue matter goes to the street office."""
+    if late_steps <= 0:
+        return start
+    if start == "department":
+        return "street"
+    return LADDER[min(len(LADDER) - 1, LADDER.index(start) + late_steps)]
+
+
+def late_steps(state: SlaState) -> int:
+    """0 when on time, 1 when the current deadline is passed, 2 when passed by its length again."""
+    if state.deadline is None or state.overdue <= timedelta(0):
+        return 0
+    window = state.window
+    return 1 if state.overdue <= window else 2
 
 
 class IllegalTransitionError(GisError):
@@ -108,6 +171,7 @@ class SlaState:
     stage: str
     overdue: timedelta
     colour: Colour
+    window: timedelta = timedelta(0)
 
 
 def sla_state(
@@ -122,7 +186,8 @@ def sla_state(
 
     The colour starts from the severity (1 blue … 4 red) and rises one step when the
     current deadline is passed, a second step when it is passed by more than its own length
-    again; finished incidents are blue.
+    again; finished incidents are blue. For a reopened incident pass the time it was
+    reopened as ``reported_at``: its clock starts again.
     """
     if reported_at.tzinfo is None or now.tzinfo is None:
         raise GisError("reported_at and now must be timezone-aware")
@@ -143,4 +208,4 @@ def sla_state(
         window = deadline - reported_at
     late = now - deadline
     steps = 0 if late <= timedelta(0) else (1 if late <= window else 2)
-    return SlaState(deadline, stage, max(late, timedelta(0)), _ORDER[min(3, base + steps)])
+    return SlaState(deadline, stage, max(late, timedelta(0)), _ORDER[min(3, base + steps)], window)

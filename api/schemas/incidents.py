@@ -3,18 +3,35 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
 Source = Literal["巡查", "热线", "12345", "公众号", "随手拍", "Open311"]
+StatusName = Literal[
+    "reported",
+    "accepted",
+    "dispatched",
+    "in_progress",
+    "resolved",
+    "evaluated",
+    "closed",
+    "rejected",
+    "duplicate",
+    "reopened",
+]
 
 
 class IncidentCreate(BaseModel):
     """A new report: a point (any supported CRS) or an address text, or both."""
 
-    category: str = Field(min_length=1, max_length=32, examples=["噪音扰民"])
+    category: str = Field(
+        min_length=1, max_length=32, examples=["噪音扰民"], description="code or name"
+    )
     source: Source = Field(examples=["巡查"])
+    severity: int | None = Field(
+        default=None, ge=1, le=4, description="1 minor .. 4 grave; default: the category's"
+    )
     description: str | None = Field(default=None, max_length=4000)
     lon: float | None = Field(default=None, examples=[113.55])
     lat: float | None = Field(default=None, examples=[34.80])
@@ -22,6 +39,7 @@ class IncidentCreate(BaseModel):
     address: str | None = Field(default=None, max_length=500)
     reporter: str | None = Field(default=None, max_length=200)
     reported_at: datetime | None = None
+    media_url: str | None = Field(default=None, max_length=2000)
 
     @model_validator(mode="after")
     def _point_or_address(self) -> IncidentCreate:
@@ -38,6 +56,8 @@ class IncidentPublic(BaseModel):
     id: int
     ext_id: str | None
     category: str
+    category_code: str | None = None
+    severity: int = 1
     source: str
     description: str | None
     address: str | None
@@ -54,6 +74,120 @@ class IncidentPublic(BaseModel):
     community_code: str | None
     street_code: str | None
     dedicated_code: str | None
+    colour: str = "blue"
+    initial_level: str | None = None
+    handling_level: str | None = None
+    assignee_kind: str | None = None
+    assignee_staff_id: int | None = None
+    assignee_grid_id: int | None = None
+    assignee_name: str | None = None
+    accepted_at: datetime | None = None
+    dispatched_at: datetime | None = None
+    started_at: datetime | None = None
+    resolved_at: datetime | None = None
+    evaluated_at: datetime | None = None
+    closed_at: datetime | None = None
+    reopened_at: datetime | None = None
+    satisfaction: int | None = None
+    evaluation_comment: str | None = None
+    duplicate_of: int | None = None
+    media_url: str | None = None
+    reopen_count: int = 0
+    version: int = 1
+    photos: list[str] = Field(default_factory=list, description="URLs of the stored photos")
+    possible_duplicates: list[DuplicateCandidate] = Field(
+        default_factory=list,
+        description="same category within R metres and T hours: offered as a merge",
+    )
+
+
+class DuplicateCandidate(BaseModel):
+    """An earlier or later report that may be the same matter."""
+
+    id: int
+    status: str
+    reported_at: datetime
+    distance_m: float
+    hours_apart: float
+
+
+class AssigneeIn(BaseModel):
+    """Whom to dispatch to; omit it to route by the rules (grid worker first)."""
+
+    kind: Literal["worker", "community", "street", "department"]
+    staff_id: int | None = None
+    grid_id: int | None = None
+    name: str | None = Field(default=None, max_length=100)
+
+
+class TransitionIn(BaseModel):
+    """One step of the closed loop, by whom and why."""
+
+    to: StatusName
+    actor: str = Field(min_length=1, max_length=100, examples=["调度员 王芳"])
+    note: str | None = Field(default=None, max_length=2000)
+    expected_version: int | None = Field(
+        default=None, ge=1, description="the version the client saw (409 if it changed)"
+    )
+    assignee: AssigneeIn | None = None
+    satisfaction: int | None = Field(default=None, ge=1, le=5)
+    comment: str | None = Field(default=None, max_length=2000)
+    duplicate_of: int | None = Field(default=None, ge=1)
+
+
+class IncidentEventOut(BaseModel):
+    """One audited step."""
+
+    id: int
+    at: datetime
+    actor: str
+    kind: Literal["transition", "escalation", "recolour"]
+    from_status: str | None
+    to_status: str | None
+    handling_level: str | None
+    note: str | None
+    data: dict[str, Any] | None
+
+
+class OverdueIncident(BaseModel):
+    """An open incident past its current deadline."""
+
+    id: int
+    category: str
+    category_code: str
+    status: str
+    stage: Literal["respond", "on_site", "resolve"]
+    deadline: datetime
+    overdue_minutes: float
+    colour: Literal["blue", "yellow", "orange", "red"]
+    handling_level: str | None
+    assignee_name: str | None
+
+
+class TickResult(BaseModel):
+    """What one SLA tick did."""
+
+    checked: int
+    recoloured: int
+    escalated: int
+    closed: int
+
+
+class CategoryOut(BaseModel):
+    """A category of the taxonomy with its defaults."""
+
+    code: str
+    name: str
+    class_code: str
+    class_name: str
+    severity: int
+    level: str
+    department: str | None
+    description: str | None
+    respond_minutes: float
+    on_site_minutes: float
+    resolve_same_day: bool
+    resolve_minutes: float
 
 
 class AddressCandidate(BaseModel):

@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gis.taxonomy import Taxonomy, default_taxonomy
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -26,12 +28,24 @@ class Settings(BaseSettings):
     port: int = 8000
     max_upload_mb: int = 100
     locate_max_points: int = 10_000
+    taxonomy_file: Path | None = Field(
+        default=None, description="incident taxonomy TOML (default: gis/taxonomy.toml)"
+    )
+    max_photo_mb: int = 10
+    duplicate_radius_m: float = 50.0
+    duplicate_hours: float = 24.0
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """Settings are read once per process; tests clear the cache to change them."""
     return Settings()
+
+
+def get_taxonomy() -> Taxonomy:
+    """The incident taxonomy in force (``WANGGE_TAXONOMY_FILE`` or the default)."""
+    path = get_settings().taxonomy_file
+    return default_taxonomy(str(path) if path else None)
 
 
 def normalise_url(url: str) -> str:

@@ -21,6 +21,8 @@ import shapely
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from gis.db.config import get_taxonomy
+from gis.db.queries.incidents import apply_taxonomy
 from gis.errors import FileFormatError
 from gis.tracks import read_gpx
 
@@ -287,6 +289,7 @@ def _load_incidents(session: Session, path: Path, step: Progress) -> int:
             """
         )
     )
+    apply_taxonomy(session, get_taxonomy())
     step("incidents", len(frame), len(frame))
     return len(frame)
 

@@ -7,7 +7,7 @@ and SRID; the migrations in ``gis/db/migrations`` create exactly these tables (c
 
 from gis.db.models.base import Base, Meta
 from gis.db.models.district import Building, Grid, Road, Staff, Station, staff_grids
-from gis.db.models.incidents import Incident
+from gis.db.models.incidents import Incident, IncidentEvent, IncidentPhoto
 from gis.db.models.network import *  # noqa: F403  (service-circle network tables)
 from gis.db.models.planning import *  # noqa: F403  (grid versions and audit)
 from gis.db.models.tracks import PatrolTrack, TrackPoint
@@ -17,6 +17,8 @@ __all__ = [
     "Building",
     "Grid",
     "Incident",
+    "IncidentEvent",
+    "IncidentPhoto",
     "Meta",
     "PatrolTrack",
     "Road",

@@ -10,11 +10,18 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gis.errors import NotFoundError
+from gis.media import StoredPhoto
+from gis.taxonomy import Taxonomy
 
 _INCIDENT_SELECT = """
     SELECT i.id, i.ext_id, i.category, i.source, i.description, i.address, i.reporter,
            i.reported_at, i.created_at, i.status, i.location_status, i.location_source,
-           i.address_score, i.building_id,
+           i.address_score, i.building_id, i.category_code, i.severity, i.colour,
+           i.initial_level, i.handling_level, i.assignee_kind, i.assignee_staff_id,
+           i.assignee_grid_id, i.assignee_name, i.accepted_at, i.dispatched_at, i.started_at,
+           i.resolved_at, i.evaluated_at, i.closed_at, i.reopened_at, i.satisfaction,
+           i.evaluation_comment, i.duplicate_of, i.media_url, i.reopen_count, i.version,
+           i.updated_at,
            ST_X(i.geom) AS lon, ST_Y(i.geom) AS lat,
            g4.code AS micro_code, g3.code AS grid_code, g2.code AS community_code,
            g1.code AS street_code, d.code AS dedicated_code
@@ -33,6 +40,9 @@ def insert_incident(
     category: str,
     source: str,
     reported_at: datetime,
+    category_code: str | None = None,
+    severity: int = 1,
+    media_url: str | None = None,
     lon: float | None = None,
     lat: float | None = None,
     description: str | None = None,
@@ -62,16 +72,20 @@ def insert_incident(
         "location_source": location_source if lon is not None else None,
         "address_score": address_score,
         "building_id": building_id,
+        "code": category_code,
+        "severity": severity,
+        "media_url": media_url,
     }
     new_id = session.execute(
         text(
             """
             INSERT INTO incidents (category, source, reported_at, description, address,
                                    reporter, idempotency_key, status, location_status,
-                                   location_source, address_score, building_id, geom)
+                                   location_source, address_score, building_id,
+                                   category_code, severity, media_url, geom)
             VALUES (:category, :source, :reported_at, :description, :address, :reporter, :key,
                     'reported', 'needs_location', :location_source, :address_score,
-                    :building_id,
+                    :building_id, :code, :severity, :media_url,
                     CASE WHEN CAST(:lon AS float8) IS NULL THEN NULL
                          ELSE ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) END)
             ON CONFLICT (idempotency_key) DO NOTHING
@@ -86,6 +100,24 @@ def insert_incident(
         ).scalar_one()
         return get_incident(session, existing), False
     return get_incident(session, new_id), True
+
+
+def apply_taxonomy(session: Session, taxonomy: Taxonomy) -> int:
+    """Give incidents stored by category name (bulk loads, older rows) their category code and
+    default severity; returns how many rows changed."""
+    rows = [{"n": c.name, "c": c.code, "s": c.severity} for c in taxonomy]
+    session.execute(text("CREATE TEMP TABLE stage_taxonomy (n text, c text, s int) ON COMMIT DROP"))
+    session.execute(text("INSERT INTO stage_taxonomy VALUES (:n, :c, :s)"), rows)
+    changed = session.execute(
+        text(
+            """
+            UPDATE incidents i SET category_code = t.c, severity = t.s
+            FROM stage_taxonomy t WHERE i.category = t.n AND i.category_code IS NULL
+            """
+        )
+    ).rowcount
+    session.execute(text("DROP TABLE stage_taxonomy"))
+    return int(changed or 0)
 
 
 def get_incident(session: Session, incident_id: int) -> dict[str, Any]:
@@ -175,3 +207,67 @@ def counts_by_location_status(session: Session) -> dict[str, int]:
     """How many incidents are located, outside every grid, or waiting for a location."""
     rows = session.execute(text("SELECT location_status, count(*) FROM incidents GROUP BY 1")).all()
     return {str(k): int(v) for k, v in rows}
+
+
+def list_incidents(
+    session: Session,
+    *,
+    status: str | None = None,
+    category: str | None = None,
+    source: str | None = None,
+    grid_code: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    """Incidents newest first, filtered; every filter is a bound parameter."""
+    where = ["TRUE"]
+    params: dict[str, Any] = {"limit": limit, "offset": offset}
+    if status:
+        where.append("i.status = :status")
+        params["status"] = status
+    if category:
+        where.append("(i.category = :category OR i.category_code = :category)")
+        params["category"] = category
+    if source:
+        where.append("i.source = :source")
+        params["source"] = source
+    if grid_code:
+        where.append(":grid IN (g4.code, g3.code, g2.code, g1.code) OR d.code = :grid")
+        params["grid"] = grid_code
+    sql = (
+        _INCIDENT_SELECT
+        + " WHERE "
+        + " AND ".join(f"({w})" for w in where)
+        + " ORDER BY i.reported_at DESC, i.id DESC LIMIT :limit OFFSET :offset"
+    )
+    return [dict(r) for r in session.execute(text(sql), params).mappings()]
+
+
+def add_photo(session: Session, incident_id: int, photo: StoredPhoto) -> bool:
+    """Link a stored photo to an incident; False if it was linked already (a retry)."""
+    added = session.execute(
+        text(
+            """
+            INSERT INTO incident_photos (incident_id, sha256, content_type, size_bytes)
+            VALUES (:i, :sha, :kind, :size)
+            ON CONFLICT (incident_id, sha256) DO NOTHING RETURNING id
+            """
+        ),
+        {
+            "i": incident_id,
+            "sha": photo.sha256,
+            "kind": photo.content_type,
+            "size": photo.size_bytes,
+        },
+    ).scalar_one_or_none()
+    return added is not None
+
+
+def photos_of(session: Session, incident_id: int) -> list[str]:
+    """The SHA-256 of an incident's photos, in upload order."""
+    return list(
+        session.execute(
+            text("SELECT sha256 FROM incident_photos WHERE incident_id = :i ORDER BY id"),
+            {"i": incident_id},
+        ).scalars()
+    )
