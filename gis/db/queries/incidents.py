@@ -13,7 +13,7 @@ from gis.errors import NotFoundError
 from gis.media import StoredPhoto
 from gis.taxonomy import Taxonomy
 
-_INCIDENT_SELECT = """
+INCIDENT_SELECT = """
     SELECT i.id, i.ext_id, i.category, i.source, i.description, i.address, i.reporter,
            i.reported_at, i.created_at, i.status, i.location_status, i.location_source,
            i.address_score, i.building_id, i.category_code, i.severity, i.colour,
@@ -123,7 +123,7 @@ def apply_taxonomy(session: Session, taxonomy: Taxonomy) -> int:
 def get_incident(session: Session, incident_id: int) -> dict[str, Any]:
     """One incident with its grid chain codes; raises NotFoundError if absent."""
     row = (
-        session.execute(text(_INCIDENT_SELECT + " WHERE i.id = :id"), {"id": incident_id})
+        session.execute(text(INCIDENT_SELECT + " WHERE i.id = :id"), {"id": incident_id})
         .mappings()
         .one_or_none()
     )
@@ -136,7 +136,7 @@ def needs_location(session: Session, *, limit: int = 100, offset: int = 0) -> li
     """The needs-location queue: reports with no point yet, oldest first."""
     rows = session.execute(
         text(
-            _INCIDENT_SELECT
+            INCIDENT_SELECT
             + " WHERE i.location_status = 'needs_location' ORDER BY i.reported_at, i.id"
             " LIMIT :limit OFFSET :offset"
         ),
@@ -235,7 +235,7 @@ def list_incidents(
         where.append(":grid IN (g4.code, g3.code, g2.code, g1.code) OR d.code = :grid")
         params["grid"] = grid_code
     sql = (
-        _INCIDENT_SELECT
+        INCIDENT_SELECT
         + " WHERE "
         + " AND ".join(f"({w})" for w in where)
         + " ORDER BY i.reported_at DESC, i.id DESC LIMIT :limit OFFSET :offset"
