@@ -85,6 +85,14 @@ def demo(
     else:
         console.print(f"demo district already loaded ({current.get('incidents')} incidents); kept")
     _print_located_summary()
+    from api.cli.incidents import run_replay
+
+    replayed = run_replay()
+    if replayed["incidents"]:
+        console.print(
+            f"replayed {replayed['incidents']:,} demo incidents through the closed loop "
+            f"({replayed['events']:,} audited steps) in {replayed['total_s']:.1f} s"
+        )
     if serve_:
         serve(host=host, port=port)
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import pandas as pd
 from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
 
@@ -490,3 +491,76 @@ def possible_duplicates(
         }
         for r in rows
     ]
+
+
+def replay_inputs(session: Session) -> tuple[pd.DataFrame, dict[int, tuple[int, str]], dict]:
+    """What the demo replay needs: demo incidents (``ext_id`` DEMO-…) never moved since their
+    report (no audit event), the grid worker of each grid (网格员 before 网格长), and grid
+    names. Reports that came in through the API are never replayed."""
+    result = session.execute(
+        text(
+            """
+            SELECT i.id, COALESCE(i.category_code, i.category) AS category_code, i.severity,
+                   i.reported_at, i.micro_grid_id, i.grid_id, i.community_id, i.street_id
+            FROM incidents i
+            WHERE i.status = 'reported' AND i.ext_id LIKE 'DEMO-%'
+              AND NOT EXISTS (SELECT 1 FROM incident_events e WHERE e.incident_id = i.id)
+            """
+        )
+    )
+    frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    workers: dict[int, tuple[int, str]] = {}
+    for grid_id, staff_id, name in session.execute(
+        text(
+            """
+            SELECT DISTINCT ON (sg.grid_id) sg.grid_id, s.id, s.name
+            FROM staff_grids sg JOIN staff s ON s.id = sg.staff_id
+            ORDER BY sg.grid_id, (s.role = '网格员') DESC, s.id
+            """
+        )
+    ).all():
+        workers[int(grid_id)] = (int(staff_id), str(name))
+    names = {int(i): str(n) for i, n in session.execute(text("SELECT id, name FROM grids"))}
+    return frame, workers, names
+
+
+def store_replay(session: Session, events: pd.DataFrame, states: pd.DataFrame) -> None:
+    """Write a replay in one transaction: COPY the audit events, then one UPDATE of every
+    replayed incident from a staging table."""
+    raw = session.connection().connection.driver_connection
+    assert raw is not None
+    states = states.copy()
+    for col in ("assignee_staff_id", "assignee_grid_id", "satisfaction", "duplicate_of"):
+        states[col] = pd.to_numeric(states[col]).astype("Int64")
+    with raw.cursor() as cur:
+        with cur.copy(
+            "COPY incident_events (incident_id, at, actor, kind, from_status, to_status, "
+            "handling_level, note) FROM STDIN"
+        ) as copy:
+            for rec in events.itertuples(index=False, name=None):
+                copy.write_row(rec)
+        cur.execute(
+            """
+            CREATE TEMP TABLE stage_states (
+              id bigint, status text, initial_level text, handling_level text,
+              assignee_kind text, assignee_staff_id int, assignee_grid_id int,
+              assignee_name text, accepted_at timestamptz, dispatched_at timestamptz,
+              started_at timestamptz, resolved_at timestamptz, evaluated_at timestamptz,
+              closed_at timestamptz, reopened_at timestamptz, satisfaction smallint,
+              duplicate_of bigint, reopen_count smallint, version int) ON COMMIT DROP
+            """
+        )
+        cols = ", ".join(states.columns)
+        with cur.copy(f"COPY stage_states ({cols}) FROM STDIN") as copy:
+            for rec in (
+                states.astype(object).where(states.notna(), None).itertuples(index=False, name=None)
+            ):
+                copy.write_row(rec)
+    sets = ", ".join(f"{c} = s.{c}" for c in states.columns if c != "id")
+    session.execute(
+        text(
+            f"UPDATE incidents i SET {sets}, updated_at = now() "
+            "FROM stage_states s WHERE i.id = s.id"
+        )
+    )
+    session.execute(text("DROP TABLE stage_states"))
