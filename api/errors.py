@@ -6,7 +6,8 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gis.errors import (
     AddressNotFoundError,
@@ -62,14 +63,106 @@ async def _database_down(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _bad_value(_request: Request, exc: Exception) -> JSONResponse:
+    """A value the database cannot hold (an id beyond bigint, a malformed number): the
+    client's input, not a server fault."""
+    log.info("refused a value the database cannot hold: %s", str(exc).splitlines()[0])
+    return JSONResponse(
+        status_code=422,
+        content={
+            "detail": "a value is out of range or malformed: "
+            + str(getattr(exc, "orig", exc)).splitlines()[0],
+            "error": "InvalidValue",
+        },
+    )
+
+
 async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", exc_info=exc)
     return JSONResponse(status_code=500, content={"detail": "internal error", "error": "Internal"})
 
 
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    """Starlette/FastAPI HTTP errors in the same shape as domain errors."""
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    return JSONResponse(
+        status_code=exc.status_code,
+        content={"detail": detail, "error": "HTTPError"},
+        headers=getattr(exc, "headers", None),
+    )
+
+
 def add_exception_handlers(app: FastAPI) -> None:
     """Register the mapping above; no stack trace ever reaches a response."""
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     for cls in STATUS:
         app.add_exception_handler(cls, _domain_error)
     app.add_exception_handler(OperationalError, _database_down)
+    app.add_exception_handler(DataError, _bad_value)
     app.add_exception_handler(Exception, _unexpected)
+
+
+ERROR_SCHEMA = {
+    "title": "Error",
+    "type": "object",
+    "required": ["detail", "error"],
+    "properties": {
+        "detail": {"type": "string", "description": "what was wrong, in words"},
+        "error": {"type": "string", "description": "the error class"},
+        "current_version": {"type": "integer", "description": "with 409 on a stale version"},
+    },
+}
+OPEN311_ERROR_SCHEMA = {
+    "title": "Open311Error",
+    "type": "array",
+    "items": {
+        "type": "object",
+        "required": ["code", "description"],
+        "properties": {"code": {"type": "integer"}, "description": {"type": "string"}},
+    },
+}
+_DOCUMENTED = {
+    "400": "Bad request",
+    "404": "Not found",
+    "409": "Conflict: an illegal step or a stale version",
+    "422": "Invalid input (validation list, or a domain error naming the problem)",
+    "503": "Database unavailable",
+}
+
+
+def document_errors(app: FastAPI) -> None:
+    """Declare the error bodies in the OpenAPI document: every operation may answer a domain
+    error (``{"detail": str, "error": str}``); 422 is that or FastAPI's validation list.
+    Clients and fuzzers then check real answers against the real schema."""
+    from fastapi.openapi.utils import get_openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema:
+            return app.openapi_schema
+        doc = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+        )
+        schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+        schemas["Error"] = ERROR_SCHEMA
+        schemas["Open311Error"] = OPEN311_ERROR_SCHEMA
+        for route, path in doc.get("paths", {}).items():
+            name = "Open311Error" if route.startswith("/open311/") else "Error"
+            ref = {"$ref": f"#/components/schemas/{name}"}
+            for op in path.values():
+                responses = op.setdefault("responses", {})
+                for code, text in _DOCUMENTED.items():
+                    entry = responses.setdefault(code, {"description": text})
+                    content = entry.setdefault("content", {}).setdefault("application/json", {})
+                    current = content.get("schema")
+                    if current is None or current == ref:
+                        content["schema"] = ref
+                    elif "anyOf" not in current:
+                        content["schema"] = {"anyOf": [current, ref]}
+        app.openapi_schema = doc
+        return doc
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from api.errors import add_exception_handlers
+from api.errors import add_exception_handlers, document_errors
 from api.routes import (
     docs,
     exchange,
@@ -31,6 +31,7 @@ def create_app() -> FastAPI:
         redoc_url=None,
     )
     add_exception_handlers(app)
+    document_errors(app)
     app.include_router(exchange.router)  # before grids: /grids/export is not /grids/{id}
     app.include_router(grids.router)
     app.include_router(incidents.router)
