@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from api import security
 from api.errors import add_exception_handlers, document_errors
 from api.routes import (
     docs,
@@ -29,9 +30,11 @@ def create_app() -> FastAPI:
         description="Community grid governance (网格化基层治理): grids, geocoding, incidents.",
         docs_url=None,
         redoc_url=None,
+        dependencies=[Depends(security.default_deny)],
     )
     add_exception_handlers(app)
     document_errors(app)
+    app.include_router(security.router)
     app.include_router(exchange.router)  # before grids: /grids/export is not /grids/{id}
     app.include_router(grids.router)
     app.include_router(incidents.router)

@@ -32,6 +32,9 @@ class Settings(BaseSettings):
         default=None, description="incident taxonomy TOML (default: gis/taxonomy.toml)"
     )
     max_photo_mb: int = 10
+    auth: bool = Field(default=False, description="sign-in required; undeclared routes closed")
+    secret_key: str | None = Field(default=None, description="token signing key")
+    token_minutes: int = 480
     duplicate_radius_m: float = 50.0
     duplicate_hours: float = 24.0
 

@@ -11,8 +11,10 @@ from gis.db.models.incidents import Incident, IncidentEvent, IncidentPhoto
 from gis.db.models.network import *  # noqa: F403  (service-circle network tables)
 from gis.db.models.planning import *  # noqa: F403  (grid versions and audit)
 from gis.db.models.tracks import PatrolTrack, TrackPoint
+from gis.db.models.users import AuditEntry, User
 
 __all__ = [
+    "AuditEntry",
     "Base",
     "Building",
     "Grid",
@@ -25,5 +27,6 @@ __all__ = [
     "Staff",
     "Station",
     "TrackPoint",
+    "User",
     "staff_grids",
 ]
