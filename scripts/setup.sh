@@ -182,8 +182,10 @@ SELECT 'CREATE DATABASE wangge OWNER wangge'
 WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'wangge')\gexec
 SELECT 'CREATE DATABASE wangge_test OWNER wangge'
 WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'wangge_test')\gexec
+SELECT 'CREATE DATABASE wangge_test_scratch OWNER wangge'
+WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'wangge_test_scratch')\gexec
 SQL
-  for db in wangge wangge_test; do
+  for db in wangge wangge_test wangge_test_scratch; do
     superuser_psql "$PGSOCK_USED" "$PGPORT_USED" -d "$db" \
       -c "CREATE EXTENSION IF NOT EXISTS postgis; CREATE EXTENSION IF NOT EXISTS pgrouting;"
   done
