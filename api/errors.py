@@ -126,7 +126,9 @@ _DOCUMENTED = {
     "400": "Bad request",
     "404": "Not found",
     "409": "Conflict: an illegal step or a stale version",
+    "413": "Request body too large",
     "422": "Invalid input (validation list, or a domain error naming the problem)",
+    "429": "Too many requests",
     "503": "Database unavailable",
 }
 

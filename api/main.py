@@ -7,6 +7,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api import security
 from api.errors import add_exception_handlers, document_errors
+from api.limits import BodySizeLimit, RateLimit
 from api.routes import (
     docs,
     exchange,
@@ -19,6 +20,7 @@ from api.routes import (
     stations,
     tracks,
 )
+from gis.db.config import get_settings
 from maps.assets import STATIC_DIR
 
 
@@ -33,6 +35,9 @@ def create_app() -> FastAPI:
         dependencies=[Depends(security.default_deny)],
     )
     add_exception_handlers(app)
+    # No CORS middleware: other origins get no Access-Control-Allow-Origin (closed).
+    app.add_middleware(RateLimit, per_minute=lambda: get_settings().rate_per_minute)
+    app.add_middleware(BodySizeLimit, max_bytes=lambda: get_settings().max_upload_mb * 1_000_000)
     document_errors(app)
     app.include_router(security.router)
     app.include_router(exchange.router)  # before grids: /grids/export is not /grids/{id}

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from api.deps import get_session
 from api.main import create_app
+from gis.db.config import get_settings
 
 pytestmark = pytest.mark.db
 
@@ -30,8 +31,10 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 
 
 @pytest.fixture(autouse=True)
-def _test_session(session: Session) -> Iterator[None]:
-    """Requests use the test's session, one savepoint each."""
+def _test_session(session: Session, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Requests use the test's session, one savepoint each; no rate limit for the fuzzer."""
+    monkeypatch.setenv("WANGGE_RATE_PER_MINUTE", "0")
+    get_settings.cache_clear()
 
     def _session() -> Iterator[Session]:
         with session.begin_nested():
@@ -40,6 +43,7 @@ def _test_session(session: Session) -> Iterator[None]:
     APP.dependency_overrides[get_session] = _session
     yield
     APP.dependency_overrides.clear()
+    get_settings.cache_clear()
 
 
 @schema.parametrize()
