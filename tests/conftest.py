@@ -130,7 +130,9 @@ def client(session: Session) -> Iterator[object]:
     app = create_app()
 
     def _session() -> Iterator[Session]:
-        yield session
+        # one savepoint per request: a request that fails leaves nothing, as in production
+        with session.begin_nested():
+            yield session
 
     app.dependency_overrides[get_session] = _session
     with TestClient(app) as test_client:

@@ -22,10 +22,12 @@ from api.schemas.incidents import (
     LocationFix,
     OverdueIncident,
     QueuedIncident,
+    Source,
+    StatusName,
     TickResult,
     TransitionIn,
 )
-from gis.crs import to_wgs84
+from gis.crs import check_lonlat, to_wgs84
 from gis.db.config import get_settings
 from gis.db.queries.buildings import building_point
 from gis.db.queries.incidents import (
@@ -48,7 +50,7 @@ from gis.db.queries.workflow import (
 )
 from gis.errors import FileFormatError, NotFoundError
 from gis.kpis import GROUPINGS, incident_kpis
-from gis.media import find_photo, store_photo
+from gis.media import find_photo, sniff_image, store_photo
 from gis.taxonomy import Taxonomy
 
 router = APIRouter(prefix="/incidents", tags=["incidents"])
@@ -95,6 +97,7 @@ def create(
     source = None
     if body.lon is not None and body.lat is not None:
         x, y = to_wgs84([body.lon], [body.lat], body.crs)
+        check_lonlat(x, y, require_china=True)  # a report of a Chinese street office
         lon, lat, source = float(x[0]), float(y[0]), "point"
     elif body.address:
         match = gazetteer.get(session).resolve(body.address)
@@ -128,16 +131,26 @@ def _read_photo(upload: UploadFile, max_bytes: int) -> bytes:
     return data
 
 
-def _attach(session: SessionDep, incident_id: int, photos: list[UploadFile]) -> None:
+def _check_photos(photos: list[UploadFile]) -> list[tuple[str, bytes]]:
+    """Read and check every photo before anything is stored: count, size and type."""
     if len(photos) > MAX_PHOTOS:
         raise FileFormatError(f"{len(photos)} photos; at most {MAX_PHOTOS} per report")
     max_bytes = get_settings().max_photo_mb * 1_000_000
+    checked = []
     for upload in photos:
+        data = _read_photo(upload, max_bytes)
         try:
-            stored = store_photo(photo_root(), _read_photo(upload, max_bytes), max_bytes=max_bytes)
+            sniff_image(data)
         except FileFormatError as exc:
             raise FileFormatError(f"photo {upload.filename!r}: {exc}") from None
-        add_photo(session, incident_id, stored)
+        checked.append((upload.filename or "photo", data))
+    return checked
+
+
+def _attach(session: SessionDep, incident_id: int, photos: list[tuple[str, bytes]]) -> None:
+    max_bytes = get_settings().max_photo_mb * 1_000_000
+    for _name, data in photos:
+        add_photo(session, incident_id, store_photo(photo_root(), data, max_bytes=max_bytes))
 
 
 @router.post(
@@ -187,8 +200,9 @@ def create_incident_form(
     """Like ``POST /incidents`` as ``multipart/form-data`` with ``photos`` files. Photos are
     checked by their bytes (not the declared type) and size, and stored on disk under their
     SHA-256; a retry with the same key stores nothing twice."""
+    checked = _check_photos(photos)
     row, created = create(session, body, taxonomy, clock(), idempotency_key)
-    _attach(session, row["id"], photos)
+    _attach(session, row["id"], checked)
     if not created:
         response.status_code = status.HTTP_200_OK
     return public(session, row, duplicates=True)
@@ -197,10 +211,13 @@ def create_incident_form(
 @router.get("", response_model=list[IncidentPublic], summary="Incidents, newest first")
 def list_all(
     session: SessionDep,
-    status_: Annotated[str | None, Query(alias="status", max_length=16)] = None,
-    category: Annotated[str | None, Query(max_length=32)] = None,
-    source: Annotated[str | None, Query(max_length=16)] = None,
-    grid: Annotated[str | None, Query(max_length=32, description="code of any level")] = None,
+    taxonomy: TaxonomyDep,
+    status_: Annotated[StatusName | None, Query(alias="status")] = None,
+    category: Annotated[str | None, Query(max_length=32, description="code or name")] = None,
+    source: Annotated[Source | None, Query()] = None,
+    grid: Annotated[
+        str | None, Query(pattern="^[0-9]{1,20}$", description="code of any level")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[IncidentPublic]:
@@ -208,7 +225,7 @@ def list_all(
     rows = list_incidents(
         session,
         status=status_,
-        category=category,
+        category=taxonomy.get(category).code if category else None,
         source=source,
         grid_code=grid,
         limit=limit,
@@ -403,7 +420,7 @@ def post_photos(
 ) -> IncidentPublic:
     """The same photo twice is stored once."""
     get_incident(session, incident_id)
-    _attach(session, incident_id, photos)
+    _attach(session, incident_id, _check_photos(photos))
     return public(session, get_incident(session, incident_id))
 
 
