@@ -13,10 +13,13 @@ from starlette.background import BackgroundTask
 
 from api.deps import SessionDep
 from api.indexes import grid_locator
+from api.security import allow
 from gis.db.config import get_settings
 from gis.io import geocode_file
 
-router = APIRouter(prefix="/geocode", tags=["geocoding"])
+router = APIRouter(
+    prefix="/geocode", tags=["geocoding"], dependencies=[allow("admin", "planner", "dispatcher")]
+)
 
 SUFFIXES = {
     ".csv": "text/csv",

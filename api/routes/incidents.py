@@ -6,7 +6,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Form, Header, Query, Response, UploadFile, status
+from fastapi import (
+    APIRouter,
+    File,
+    Form,
+    Header,
+    HTTPException,
+    Query,
+    Response,
+    UploadFile,
+    status,
+)
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, PlainTextResponse
 
@@ -27,6 +37,8 @@ from api.schemas.incidents import (
     TickResult,
     TransitionIn,
 )
+from api.security import allow, public
+from gis.access import ROLES, Principal
 from gis.crs import check_lonlat, to_wgs84
 from gis.db.config import get_settings
 from gis.db.queries.buildings import building_point
@@ -57,7 +69,20 @@ router = APIRouter(prefix="/incidents", tags=["incidents"])
 media_router = APIRouter(tags=["incidents"])
 kpi_router = APIRouter(tags=["kpis"])
 
+READERS = ROLES
+FIELD = ("admin", "dispatcher", "patroller", "community")
+DISPATCH = ("admin", "dispatcher")
+# what a grid worker or a community account may do to an incident in their grids
+FIELD_STEPS = frozenset({"in_progress", "resolved", "dispatched"})
 MAX_PHOTOS = 9  # a WeChat post carries at most nine pictures; so does a report
+
+
+def _scoped(who: Principal, row: dict[str, Any]) -> dict[str, Any]:
+    """The row if it lies in the caller's grids; a 404 otherwise (existence is not told)."""
+    chain = (row.get(k) for k in ("micro_grid_id", "grid_id", "community_id", "street_id"))
+    if not who.in_scope(*chain):
+        raise NotFoundError(f"incident {row['id']} does not exist")
+    return row
 
 
 def photo_root() -> Any:
@@ -65,7 +90,7 @@ def photo_root() -> Any:
     return get_settings().var_dir / "media" / "photos"
 
 
-def public(session: SessionDep, row: dict[str, Any], *, duplicates: bool = False) -> IncidentPublic:
+def _out(session: SessionDep, row: dict[str, Any], *, duplicates: bool = False) -> IncidentPublic:
     """The API view of an incident row: its photos as URLs, and merge candidates if asked."""
     out = IncidentPublic(**row)
     out.photos = [f"/media/photos/{sha}" for sha in photos_of(session, row["id"])]
@@ -158,6 +183,7 @@ def _attach(session: SessionDep, incident_id: int, photos: list[tuple[str, bytes
     response_model=IncidentPublic,
     status_code=status.HTTP_201_CREATED,
     summary="Report an incident (point in any supported CRS, or an address)",
+    dependencies=[allow(*FIELD)],
 )
 def create_incident(
     body: IncidentCreate,
@@ -179,7 +205,7 @@ def create_incident(
     row, created = create(session, body, taxonomy, clock(), idempotency_key)
     if not created:
         response.status_code = status.HTTP_200_OK
-    return public(session, row, duplicates=True)
+    return _out(session, row, duplicates=True)
 
 
 @router.post(
@@ -187,6 +213,7 @@ def create_incident(
     response_model=IncidentPublic,
     status_code=status.HTTP_201_CREATED,
     summary="Report an incident from a form, with up to nine photos (multipart)",
+    dependencies=[allow(*FIELD)],
 )
 def create_incident_form(
     body: Annotated[IncidentCreate, Form()],
@@ -205,12 +232,13 @@ def create_incident_form(
     _attach(session, row["id"], checked)
     if not created:
         response.status_code = status.HTTP_200_OK
-    return public(session, row, duplicates=True)
+    return _out(session, row, duplicates=True)
 
 
 @router.get("", response_model=list[IncidentPublic], summary="Incidents, newest first")
 def list_all(
     session: SessionDep,
+    who: Annotated[Principal, allow(*READERS)],
     taxonomy: TaxonomyDep,
     status_: Annotated[StatusName | None, Query(alias="status")] = None,
     category: Annotated[str | None, Query(max_length=32, description="code or name")] = None,
@@ -228,13 +256,19 @@ def list_all(
         category=taxonomy.get(category).code if category else None,
         source=source,
         grid_code=grid,
+        grid_ids=who.grid_ids,
         limit=limit,
         offset=offset,
     )
     return [IncidentPublic(**r) for r in rows]
 
 
-@router.get("/categories", response_model=list[CategoryOut], summary="The incident taxonomy")
+@router.get(
+    "/categories",
+    response_model=list[CategoryOut],
+    summary="The incident taxonomy",
+    dependencies=[public()],
+)
 def categories(taxonomy: TaxonomyDep) -> list[CategoryOut]:
     """Codes, names, classes, default severity, handling level and deadlines."""
     return [
@@ -260,6 +294,7 @@ def categories(taxonomy: TaxonomyDep) -> list[CategoryOut]:
     "/overdue",
     response_model=list[OverdueIncident],
     summary="Open incidents past their deadline (分色预警)",
+    dependencies=[allow(*READERS)],
 )
 def list_overdue(
     session: SessionDep,
@@ -275,7 +310,12 @@ def list_overdue(
     ]
 
 
-@router.post("/sla-tick", response_model=TickResult, summary="Run the SLA job now")
+@router.post(
+    "/sla-tick",
+    response_model=TickResult,
+    summary="Run the SLA job now",
+    dependencies=[allow(*DISPATCH)],
+)
 def run_sla_tick(session: SessionDep, taxonomy: TaxonomyDep, clock: ClockDep) -> TickResult:
     """Re-colour, escalate overdue incidents, close unevaluated resolved ones (the same job as
     ``wangge sla tick``)."""
@@ -286,6 +326,7 @@ def run_sla_tick(session: SessionDep, taxonomy: TaxonomyDep, clock: ClockDep) ->
     "/needs-location",
     response_model=list[QueuedIncident],
     summary="Reports waiting for a location, with address candidates",
+    dependencies=[allow(*DISPATCH)],
 )
 def list_needs_location(
     session: SessionDep,
@@ -321,6 +362,7 @@ def list_needs_location(
     "/{incident_id}/location",
     response_model=IncidentPublic,
     summary="Give a queued (or misplaced) incident its location",
+    dependencies=[allow(*DISPATCH)],
 )
 def fix_location(incident_id: int, body: LocationFix, session: SessionDep) -> IncidentPublic:
     """Set the point from the map (any supported CRS) or from a chosen building."""
@@ -333,7 +375,7 @@ def fix_location(incident_id: int, body: LocationFix, session: SessionDep) -> In
     row = set_location(
         session, incident_id, lon=lon, lat=lat, source="manual", building_id=body.building_id
     )
-    return public(session, row)
+    return _out(session, row)
 
 
 @router.post(
@@ -346,6 +388,7 @@ def post_transition(
     incident_id: int,
     body: TransitionIn,
     session: SessionDep,
+    who: Annotated[Principal, allow(*FIELD)],
     taxonomy: TaxonomyDep,
     clock: ClockDep,
 ) -> IncidentPublic:
@@ -353,9 +396,12 @@ def post_transition(
     allowed ones. ``dispatched`` without an assignee routes by the rules (grid worker of the
     micro grid first; community, street office or department by category and severity). An
     evaluation with satisfaction 1–2 reopens the incident. Every step is audited."""
-    who = None
+    _scoped(who, get_incident(session, incident_id))
+    if who.role in ("patroller", "community") and body.to not in FIELD_STEPS:
+        raise HTTPException(403, f"role {who.role!r} may not move an incident to {body.to}")
+    assignee = None
     if body.assignee is not None:
-        who = Assignee(
+        assignee = Assignee(
             body.assignee.kind,
             staff_id=body.assignee.staff_id,
             grid_id=body.assignee.grid_id,
@@ -370,12 +416,12 @@ def post_transition(
         taxonomy=taxonomy,
         note=body.note,
         expected_version=body.expected_version,
-        assignee=who,
+        assignee=assignee,
         satisfaction=body.satisfaction,
         comment=body.comment,
         duplicate_of=body.duplicate_of,
     )
-    return public(session, get_incident(session, incident_id))
+    return _out(session, get_incident(session, incident_id))
 
 
 @router.get(
@@ -383,8 +429,11 @@ def post_transition(
     response_model=list[IncidentEventOut],
     summary="The audit trail of an incident",
 )
-def read_history(incident_id: int, session: SessionDep) -> list[IncidentEventOut]:
+def read_history(
+    incident_id: int, session: SessionDep, who: Annotated[Principal, allow(*READERS)]
+) -> list[IncidentEventOut]:
     """Every transition, escalation and colour change: who, when, from what to what, why."""
+    _scoped(who, get_incident(session, incident_id))
     return [IncidentEventOut(**e) for e in history(session, incident_id)]
 
 
@@ -396,12 +445,13 @@ def read_history(incident_id: int, session: SessionDep) -> list[IncidentEventOut
 def read_duplicates(
     incident_id: int,
     session: SessionDep,
+    who: Annotated[Principal, allow(*READERS)],
     radius_m: Annotated[float, Query(gt=0, le=1000)] = 50.0,
     hours: Annotated[float, Query(gt=0, le=720)] = 24.0,
 ) -> list[DuplicateCandidate]:
     """Same category within ``radius_m`` and ``hours``; merge one with a ``duplicate``
     transition naming the original (``duplicate_of``)."""
-    get_incident(session, incident_id)
+    _scoped(who, get_incident(session, incident_id))
     return [
         DuplicateCandidate(**d)
         for d in possible_duplicates(session, incident_id, radius_m=radius_m, hours=hours)
@@ -416,24 +466,28 @@ def read_duplicates(
 def post_photos(
     incident_id: int,
     session: SessionDep,
+    who: Annotated[Principal, allow(*FIELD)],
     photos: Annotated[list[UploadFile], File(description="JPEG, PNG, WebP or HEIC")],
 ) -> IncidentPublic:
     """The same photo twice is stored once."""
-    get_incident(session, incident_id)
+    _scoped(who, get_incident(session, incident_id))
     _attach(session, incident_id, _check_photos(photos))
-    return public(session, get_incident(session, incident_id))
+    return _out(session, get_incident(session, incident_id))
 
 
 @router.get("/{incident_id}", response_model=IncidentPublic, summary="One incident")
-def read_incident(incident_id: int, session: SessionDep) -> IncidentPublic:
+def read_incident(
+    incident_id: int, session: SessionDep, who: Annotated[Principal, allow(*READERS)]
+) -> IncidentPublic:
     """An incident with its grid chain, status, handler, colour and photos."""
-    return public(session, get_incident(session, incident_id))
+    return _out(session, _scoped(who, get_incident(session, incident_id)))
 
 
 @media_router.get(
     "/media/photos/{sha256}",
     response_class=FileResponse,
     summary="A stored photo by its SHA-256",
+    dependencies=[allow(*READERS)],
 )
 def read_photo(sha256: Annotated[str, PathParam(pattern="^[0-9a-f]{64}$")]) -> FileResponse:
     """Photos are content-addressed: the URL is the hash of the bytes."""
@@ -444,7 +498,11 @@ def read_photo(sha256: Annotated[str, PathParam(pattern="^[0-9a-f]{64}$")]) -> F
     return FileResponse(path, media_type=kind)
 
 
-@kpi_router.get("/kpis", summary="KPIs per grid, community, worker and period (JSON or CSV)")
+@kpi_router.get(
+    "/kpis",
+    summary="KPIs per grid, community, worker and period (JSON or CSV)",
+    dependencies=[allow("admin", "leader", "dispatcher")],
+)
 def read_kpis(
     session: SessionDep,
     taxonomy: TaxonomyDep,

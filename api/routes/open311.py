@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from api.deps import ClockDep, SessionDep, TaxonomyDep
 from api.routes.incidents import create
 from api.schemas.incidents import IncidentCreate
+from api.security import public
 from gis.db.queries.incidents import get_incident
 from gis.db.queries.open311 import find_requests, last_notes
 from gis.errors import GisError, NotFoundError
@@ -28,7 +29,9 @@ from gis.taxonomy import Taxonomy
 
 log = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/open311/v2", tags=["open311"])
+# Open311 is open by design: anyone may file and read requests (rate-limited; no personal
+# data in the answers).
+router = APIRouter(prefix="/open311/v2", tags=["open311"], dependencies=[public()])
 
 CLOSED = ("closed", "rejected", "duplicate")
 STATUS_NOTES = {

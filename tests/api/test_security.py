@@ -190,3 +190,49 @@ def test_grid_scope_of_patrollers_and_community_accounts(session: Session) -> No
         _user(session, "patrol2", "patroller")
     with pytest.raises(Exception, match="taken"):
         _user(session, "com1", "leader")
+
+
+def _bearer(client, name: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    return {"Authorization": f"Bearer {_token(client, name).json()['access_token']}"}
+
+
+def test_incidents_are_scoped_to_the_patrollers_grids(app_client, session: Session) -> None:
+    staff_id, micro_id = session.execute(
+        text(
+            "SELECT s.id, g.id FROM staff s JOIN staff_grids sg ON sg.staff_id = s.id "
+            "JOIN grids g ON g.id = sg.grid_id WHERE s.role = '网格员' AND g.level = 'micro' "
+            "ORDER BY s.id LIMIT 1"
+        )
+    ).one()
+    _user(session, "patrol9", "patroller", staff_id=staff_id)
+    _user(session, "dispatch9", "dispatcher")
+    _user(session, "leader9", "leader")
+    mine, theirs = session.execute(
+        text(
+            "SELECT (SELECT id FROM incidents WHERE micro_grid_id = :m LIMIT 1), "
+            "(SELECT id FROM incidents WHERE micro_grid_id <> :m "
+            " AND grid_id <> (SELECT parent_id FROM grids WHERE id = :m) LIMIT 1)"
+        ),
+        {"m": micro_id},
+    ).one()
+    patrol, disp, leader = (_bearer(app_client, n) for n in ("patrol9", "dispatch9", "leader9"))
+    assert app_client.get(f"/incidents/{mine}", headers=patrol).status_code == 200
+    assert app_client.get(f"/incidents/{theirs}", headers=patrol).status_code == 404
+    assert app_client.get(f"/incidents/{theirs}", headers=disp).status_code == 200
+    listed = app_client.get("/incidents", params={"limit": 500}, headers=patrol).json()
+    assert listed and all(r["id"] != theirs for r in listed)
+    # a grid worker may report the work done, not accept or dispatch for the office
+    step = {"to": "accepted", "actor": "网格员"}
+    refused = app_client.post(f"/incidents/{mine}/transitions", json=step, headers=patrol)
+    assert refused.status_code == 403
+    foreign = app_client.post(f"/incidents/{theirs}/transitions", json=step, headers=patrol)
+    assert foreign.status_code == 404
+    assert app_client.post(f"/incidents/{mine}/transitions", json=step, headers=disp).is_success
+    # leaders read everything and write nothing
+    assert app_client.get(f"/incidents/{theirs}", headers=leader).status_code == 200
+    report = {"category": "噪音扰民", "source": "热线", "lon": 113.55, "lat": 34.8}
+    assert app_client.post("/incidents", json=report, headers=leader).status_code == 403
+    assert app_client.get("/kpis", headers=leader).status_code == 200
+    assert app_client.get("/kpis", headers=patrol).status_code == 403
+    assert app_client.post("/incidents/sla-tick", headers=patrol).status_code == 403
+    assert app_client.get("/open311/v2/services.json").status_code == 200  # open by design

@@ -14,7 +14,8 @@ from gis.media import StoredPhoto
 from gis.taxonomy import Taxonomy
 
 INCIDENT_SELECT = """
-    SELECT i.id, i.ext_id, i.category, i.source, i.description, i.address, i.reporter,
+    SELECT i.id, i.ext_id, i.micro_grid_id, i.grid_id, i.community_id, i.street_id,
+           i.category, i.source, i.description, i.address, i.reporter,
            i.reported_at, i.created_at, i.status, i.location_status, i.location_source,
            i.address_score, i.building_id, i.category_code, i.severity, i.colour,
            i.initial_level, i.handling_level, i.assignee_kind, i.assignee_staff_id,
@@ -216,6 +217,7 @@ def list_incidents(
     category: str | None = None,
     source: str | None = None,
     grid_code: str | None = None,
+    grid_ids: frozenset[int] | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> list[dict[str, Any]]:
@@ -234,6 +236,11 @@ def list_incidents(
     if grid_code:
         where.append(":grid IN (g4.code, g3.code, g2.code, g1.code) OR d.code = :grid")
         params["grid"] = grid_code
+    if grid_ids is not None:  # a scoped caller: only incidents in their grids
+        where.append(
+            "i.micro_grid_id = ANY(:ids) OR i.grid_id = ANY(:ids) OR i.community_id = ANY(:ids)"
+        )
+        params["ids"] = sorted(grid_ids)
     sql = (
         INCIDENT_SELECT
         + " WHERE "
