@@ -24,8 +24,10 @@ from api.deps import ClockDep, SessionDep, TaxonomyDep
 from api.indexes import gazetteer
 from api.schemas.incidents import (
     AddressCandidate,
+    BatchResult,
     CategoryOut,
     DuplicateCandidate,
+    IncidentBatch,
     IncidentCreate,
     IncidentEventOut,
     IncidentPublic,
@@ -233,6 +235,37 @@ def create_incident_form(
     if not created:
         response.status_code = status.HTTP_200_OK
     return _out(session, row, duplicates=True)
+
+
+@router.post(
+    "/batch",
+    response_model=list[BatchResult],
+    summary="Report many incidents at once (a phone's offline queue), all or nothing",
+    dependencies=[allow(*FIELD)],
+)
+def create_batch(
+    body: IncidentBatch, session: SessionDep, taxonomy: TaxonomyDep, clock: ClockDep
+) -> list[BatchResult]:
+    """Every report carries its own idempotency key; the batch is one transaction, so after
+    a failure (a dropped connection, a database restart) nothing of it is stored, and the
+    same batch sent again stores each report exactly once. Reports already stored by an
+    earlier attempt come back with ``created: false``."""
+    keys = [r.idempotency_key for r in body.reports]
+    if len(set(keys)) != len(keys):
+        raise FileFormatError("the batch repeats an idempotency_key")
+    now = clock()
+    out = []
+    for item in body.reports:
+        row, created = create(session, item, taxonomy, now, item.idempotency_key)
+        out.append(
+            BatchResult(
+                idempotency_key=item.idempotency_key,
+                id=row["id"],
+                created=created,
+                location_status=row["location_status"],
+            )
+        )
+    return out
 
 
 @router.get("", response_model=list[IncidentPublic], summary="Incidents, newest first")

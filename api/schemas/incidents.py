@@ -223,3 +223,24 @@ class LocationFix(BaseModel):
         if has_point == (self.building_id is not None):
             raise ValueError("give either a point (lon, lat) or a building_id")
         return self
+
+
+class IncidentBatchItem(IncidentCreate):
+    """One report of a batch, with its own idempotency key (a phone's offline queue)."""
+
+    idempotency_key: str = Field(min_length=8, max_length=128)
+
+
+class IncidentBatch(BaseModel):
+    """Up to 1,000 reports stored all together or not at all."""
+
+    reports: list[IncidentBatchItem] = Field(min_length=1, max_length=1000)
+
+
+class BatchResult(BaseModel):
+    """What happened to one report of a batch."""
+
+    idempotency_key: str
+    id: int
+    created: bool
+    location_status: str
