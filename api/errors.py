@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -82,9 +83,14 @@ async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(status_code=500, content={"detail": "internal error", "error": "Internal"})
 
 
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
-    """Starlette/FastAPI HTTP errors in the same shape as domain errors."""
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette/FastAPI HTTP errors in the same shape as domain errors; a browser asking
+    for a page without signing in is sent to the sign-in form instead."""
     assert isinstance(exc, StarletteHTTPException)
+    wants_page = "text/html" in request.headers.get("accept", "")
+    if exc.status_code == 401 and wants_page and request.method == "GET":
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/auth/login?next={quote(target)}", status_code=303)
     detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
     return JSONResponse(
         status_code=exc.status_code,

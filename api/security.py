@@ -10,6 +10,7 @@ that declares nothing is refused for everyone (``default_deny``), and
 
 from __future__ import annotations
 
+import html
 import logging
 import secrets
 import time
@@ -19,11 +20,13 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, Form, HTTPException, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
 from pydantic import BaseModel
 
@@ -255,3 +258,78 @@ def sign_in(
         role=user["role"],
         expires_in=get_settings().token_minutes * 60,
     )
+
+
+LOGIN_PAGE = """<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>网格 · 登录</title>
+<style>
+body{{font-family:"Noto Sans CJK SC",sans-serif;background:#f3f1ec;display:flex;
+justify-content:center;align-items:center;min-height:100vh;margin:0}}
+form{{background:#fff;padding:2em;border-radius:8px;box-shadow:0 2px 8px #0002;width:18em}}
+h1{{font-size:1.3em;margin:0 0 1em}} label{{display:block;margin:.6em 0 .2em}}
+input{{width:100%;padding:.5em;box-sizing:border-box;font-size:1em}}
+button{{margin-top:1.2em;width:100%;padding:.6em;font-size:1em;background:#b22222;
+color:#fff;border:0;border-radius:4px}} .err{{color:#b22222;margin:.5em 0 0}}
+</style></head><body>
+<form method="post" action="/auth/login">
+<h1>网格化基层治理平台</h1>
+<label for="u">用户名</label><input id="u" name="username" autocomplete="username" required>
+<label for="p">密码</label>
+<input id="p" name="password" type="password" autocomplete="current-password" required>
+<input type="hidden" name="next" value="{next}">
+{error}<button type="submit">登录</button>
+</form></body></html>"""
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path on this site (no open redirect to another host)."""
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    return target
+
+
+@router.get("/login", include_in_schema=False, dependencies=[public()])
+def login_page(next: str = "/", error: int = 0) -> HTMLResponse:
+    """The sign-in form for the pages (offline: no script, no outside file)."""
+    message = '<p class="err">用户名或密码错误</p>' if error else ""
+    return HTMLResponse(LOGIN_PAGE.format(next=html.escape(_safe_next(next)), error=message))
+
+
+@router.post("/login", include_in_schema=False, dependencies=[public()])
+def login_form(
+    request: Request,
+    session: SessionDep,
+    username: Annotated[str, Form(max_length=64)],
+    password: Annotated[str, Form(max_length=256)],
+    next: Annotated[str, Form(max_length=500)] = "/",
+) -> RedirectResponse:
+    """Sign in from the form: the token goes into an HttpOnly, SameSite=Strict cookie."""
+    form = OAuth2PasswordRequestForm(username=username, password=password)
+    try:
+        token = sign_in(form, session)
+    except HTTPException as exc:
+        if exc.status_code != status.HTTP_401_UNAUTHORIZED:
+            raise
+        return RedirectResponse(
+            f"/auth/login?error=1&next={quote(_safe_next(next))}", status.HTTP_303_SEE_OTHER
+        )
+    response = RedirectResponse(_safe_next(next), status.HTTP_303_SEE_OTHER)
+    response.set_cookie(
+        COOKIE,
+        token.access_token,
+        max_age=token.expires_in,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+@router.post("/logout", include_in_schema=False, dependencies=[public()])
+def logout() -> RedirectResponse:
+    """Forget the page cookie."""
+    response = RedirectResponse("/auth/login", status.HTTP_303_SEE_OTHER)
+    response.delete_cookie(COOKIE)
+    return response

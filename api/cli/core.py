@@ -85,6 +85,13 @@ def demo(
     else:
         console.print(f"demo district already loaded ({current.get('incidents')} incidents); kept")
     _print_located_summary()
+    from api.cli.users import ensure_demo_users
+
+    made = ensure_demo_users()
+    if made:
+        accounts, pw_file = made
+        names = ", ".join(name for name, _ in accounts)
+        console.print(f"demo accounts {names}: the password is in {pw_file}")
     from api.cli.incidents import run_replay
 
     replayed = run_replay()

@@ -236,3 +236,32 @@ def test_incidents_are_scoped_to_the_patrollers_grids(app_client, session: Sessi
     assert app_client.get("/kpis", headers=patrol).status_code == 403
     assert app_client.post("/incidents/sla-tick", headers=patrol).status_code == 403
     assert app_client.get("/open311/v2/services.json").status_code == 200  # open by design
+
+
+def test_pages_sign_in_with_a_cookie(app_client, session: Session) -> None:
+    _user(session, "leader7", "leader")
+    page = app_client.get(
+        "/probe/plans?x=1", headers={"Accept": "text/html"}, follow_redirects=False
+    )
+    assert page.status_code == 303
+    assert page.headers["location"] == "/auth/login?next=/probe/plans%3Fx%3D1"
+    form = app_client.get("/auth/login", params={"next": "/probe/plans"})
+    assert form.status_code == 200 and "登录" in form.text and "http" not in form.text
+    bad = app_client.post(
+        "/auth/login",
+        data={"username": "leader7", "password": "nope-nope", "next": "/probe/plans"},
+        follow_redirects=False,
+    )
+    assert bad.status_code == 303 and "error=1" in bad.headers["location"]
+    good = app_client.post(
+        "/auth/login",
+        data={"username": "leader7", "password": "correct horse", "next": "//evil.example/x"},
+        follow_redirects=False,
+    )
+    assert good.status_code == 303 and good.headers["location"] == "/"  # no open redirect
+    cookie = good.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie
+    assert app_client.get("/probe/plans").json() == {"user": "leader7"}
+    app_client.post("/auth/logout", follow_redirects=False)
+    app_client.cookies.clear()
+    assert app_client.get("/probe/plans").status_code == 401
