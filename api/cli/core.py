@@ -122,6 +122,10 @@ def serve(host: str | None = None, port: int | None = None) -> None:
     h = host or settings.host
     p = port or settings.port
     console.print(f"serving on [bold]http://{h}:{p}[/]  (map: /maps/overview, API docs: /docs)")
+    if settings.sla_tick_seconds > 0:
+        from api.cli.incidents import start_sla_ticker
+
+        start_sla_ticker(settings.sla_tick_seconds)
     uvicorn.run("api.main:create_app", factory=True, host=h, port=p, log_level="info")
 
 

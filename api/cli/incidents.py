@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,6 +15,7 @@ from rich.table import Table
 
 from api.cli.app import app, console
 
+log = logging.getLogger(__name__)
 incidents_app = typer.Typer(help="Incidents: replay, KPIs.", no_args_is_help=True)
 app.add_typer(incidents_app, name="incidents")
 sla_app = typer.Typer(help="SLA colour warnings and escalation (分色预警).", no_args_is_help=True)
@@ -158,3 +161,25 @@ def sla_tick_cmd(
         if every <= 0:
             return
         time.sleep(every)
+
+
+def start_sla_ticker(every_s: int) -> threading.Thread:
+    """The in-process scheduler of ``wangge serve``: an SLA tick every ``every_s`` seconds in a
+    daemon thread; a failed tick is logged and the next one runs as planned."""
+    from gis.db.config import get_taxonomy
+    from gis.db.queries.workflow import sla_tick
+    from gis.db.session import transaction
+
+    def loop() -> None:
+        while True:
+            time.sleep(every_s)
+            try:
+                with transaction() as session:
+                    sla_tick(session, datetime.now(UTC), get_taxonomy())
+            except Exception:
+                log.exception("SLA tick failed; trying again in %d s", every_s)
+
+    thread = threading.Thread(target=loop, name="sla-ticker", daemon=True)
+    thread.start()
+    log.info("SLA tick every %d s in the background", every_s)
+    return thread

@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     auth: bool = Field(default=False, description="sign-in required; undeclared routes closed")
     secret_key: str | None = Field(default=None, description="token signing key")
     token_minutes: int = 480
+    sla_tick_seconds: int = Field(default=60, description="`wangge serve` ticks SLAs (0: off)")
     rate_per_minute: int = Field(default=1200, description="requests per client (0: no limit)")
     duplicate_radius_m: float = 50.0
     duplicate_hours: float = 24.0
