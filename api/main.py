@@ -9,6 +9,7 @@ from api import security
 from api.errors import add_exception_handlers, document_errors
 from api.limits import BodySizeLimit, RateLimit
 from api.routes import (
+    community,
     docs,
     exchange,
     geocode,
@@ -49,6 +50,7 @@ def create_app() -> FastAPI:
     app.include_router(tracks.router)
     app.include_router(stations.router)
     app.include_router(open311.router)
+    app.include_router(community.router)
     app.include_router(ogc.router)
     app.include_router(pages.router)
     app.include_router(docs.router)

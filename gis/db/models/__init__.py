@@ -6,6 +6,7 @@ and SRID; the migrations in ``gis/db/migrations`` create exactly these tables (c
 """
 
 from gis.db.models.base import Base, Meta
+from gis.db.models.community import PointsEntry, Project, Reward, Volunteer, Wish
 from gis.db.models.district import Building, Grid, Road, Staff, Station, staff_grids
 from gis.db.models.incidents import Incident, IncidentEvent, IncidentPhoto
 from gis.db.models.network import *  # noqa: F403  (service-circle network tables)
@@ -23,10 +24,15 @@ __all__ = [
     "IncidentPhoto",
     "Meta",
     "PatrolTrack",
+    "PointsEntry",
+    "Project",
+    "Reward",
     "Road",
     "Staff",
     "Station",
     "TrackPoint",
     "User",
+    "Volunteer",
+    "Wish",
     "staff_grids",
 ]

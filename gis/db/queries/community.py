@@ -1,0 +1,325 @@
+"""Community service lists and the volunteer points ledger in the database.
+
+The ledger is append-only (a trigger refuses UPDATE and DELETE); every award and redemption
+carries an idempotency key, so a double submit never pays or charges twice; redemptions of
+one volunteer are serialised by a row lock on the volunteer, so concurrent ones can never
+spend the same points twice.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from gis.errors import GisError, NotFoundError
+from gis.volunteering import PointsRules, check_redemption, check_wish_step
+
+_WISH = """
+    SELECT w.id, w.kind, w.category, w.text, w.address, w.posted_by, w.wanted_by, w.status,
+           w.volunteer_id, v.name AS volunteer_name, w.claimed_at, w.done_at, w.confirmed_at,
+           w.hours, w.rating, w.created_at, ST_X(w.geom) AS lon, ST_Y(w.geom) AS lat,
+           g4.code AS micro_code, g2.code AS community_code
+    FROM wishes w
+    LEFT JOIN volunteers v ON v.id = w.volunteer_id
+    LEFT JOIN grids g4 ON g4.id = w.micro_grid_id
+    LEFT JOIN grids g2 ON g2.id = w.community_id
+"""
+
+
+def add_volunteer(
+    session: Session,
+    *,
+    name: str,
+    kind: str,
+    lon: float | None = None,
+    lat: float | None = None,
+    phone: str | None = None,
+    skills: list[str] | None = None,
+    hours_per_week: float | None = None,
+) -> int:
+    """Register a volunteer; a home point places them in their micro grid."""
+    import json
+
+    return int(
+        session.execute(
+            text(
+                """
+                INSERT INTO volunteers (name, kind, phone, skills, hours_per_week, geom,
+                                        home_grid_id)
+                SELECT :name, :kind, :phone, CAST(:skills AS json), :hours, p,
+                       CASE WHEN p IS NULL THEN NULL ELSE wangge_locate(p, 'micro') END
+                FROM (SELECT CASE WHEN CAST(:lon AS float8) IS NULL THEN NULL
+                             ELSE ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) END AS p) s
+                RETURNING id
+                """
+            ),
+            {
+                "name": name,
+                "kind": kind,
+                "phone": phone,
+                "skills": json.dumps(skills or [], ensure_ascii=False),
+                "hours": hours_per_week,
+                "lon": lon,
+                "lat": lat,
+            },
+        ).scalar_one()
+    )
+
+
+def add_wish(
+    session: Session,
+    *,
+    kind: str,
+    category: str,
+    text_: str,
+    lon: float | None,
+    lat: float | None,
+    address: str | None = None,
+    posted_by: str | None = None,
+    wanted_by: date | None = None,
+    idempotency_key: str | None = None,
+) -> tuple[dict[str, Any], bool]:
+    """Post a need or small wish; placed in its micro grid and community. A repeated
+    idempotency key returns the stored wish with ``created=False``."""
+    new_id = session.execute(
+        text(
+            """
+            INSERT INTO wishes (kind, category, text, address, posted_by, wanted_by,
+                                idempotency_key, geom, micro_grid_id, community_id)
+            SELECT :kind, :category, :text, :address, :posted_by, :wanted_by, :key, p,
+                   CASE WHEN p IS NULL THEN NULL ELSE wangge_locate(p, 'micro') END,
+                   CASE WHEN p IS NULL THEN NULL ELSE wangge_locate(p, 'community') END
+            FROM (SELECT CASE WHEN CAST(:lon AS float8) IS NULL THEN NULL
+                         ELSE ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) END AS p) s
+            ON CONFLICT (idempotency_key) DO NOTHING
+            RETURNING id
+            """
+        ),
+        {
+            "kind": kind,
+            "category": category,
+            "text": text_,
+            "address": address,
+            "posted_by": posted_by,
+            "wanted_by": wanted_by,
+            "key": idempotency_key,
+            "lon": lon,
+            "lat": lat,
+        },
+    ).scalar_one_or_none()
+    if new_id is None:
+        existing = session.execute(
+            text("SELECT id FROM wishes WHERE idempotency_key = :k"), {"k": idempotency_key}
+        ).scalar_one()
+        return get_wish(session, existing), False
+    return get_wish(session, new_id), True
+
+
+def get_wish(session: Session, wish_id: int) -> dict[str, Any]:
+    """One wish with its volunteer and grid codes."""
+    row = session.execute(text(_WISH + " WHERE w.id = :id"), {"id": wish_id}).mappings().first()
+    if row is None:
+        raise NotFoundError(f"wish {wish_id} does not exist")
+    return dict(row)
+
+
+def list_wishes(
+    session: Session, *, status: str | None = None, limit: int = 100, offset: int = 0
+) -> list[dict[str, Any]]:
+    """Wishes, oldest open first."""
+    where = " WHERE w.status = :status" if status else ""
+    rows = session.execute(
+        text(_WISH + where + " ORDER BY w.created_at, w.id LIMIT :limit OFFSET :offset"),
+        {"status": status, "limit": limit, "offset": offset},
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def wish_step(
+    session: Session,
+    wish_id: int,
+    target: str,
+    *,
+    now: datetime,
+    rules: PointsRules,
+    volunteer_id: int | None = None,
+    hours: float | None = None,
+    rating: int | None = None,
+) -> tuple[dict[str, Any], int]:
+    """Claim (诺单), mark done, confirm (评单) or cancel a wish; confirming pays the volunteer
+    once (the ledger key is the wish). Returns the wish and the points paid by this call."""
+    row = session.execute(
+        text("SELECT status, volunteer_id, hours FROM wishes WHERE id = :id FOR UPDATE"),
+        {"id": wish_id},
+    ).one_or_none()
+    if row is None:
+        raise NotFoundError(f"wish {wish_id} does not exist")
+    status, current_volunteer, done_hours = row
+    check_wish_step(status, target)
+    sets: dict[str, Any] = {"status": target}
+    if target == "claimed":
+        if volunteer_id is None:
+            raise GisError("claiming a wish needs the volunteer's id")
+        if (
+            session.execute(
+                text("SELECT 1 FROM volunteers WHERE id = :v"), {"v": volunteer_id}
+            ).first()
+            is None
+        ):
+            raise NotFoundError(f"volunteer {volunteer_id} does not exist")
+        sets.update(volunteer_id=volunteer_id, claimed_at=now)
+    elif target == "open":  # the volunteer gives it back
+        sets.update(volunteer_id=None, claimed_at=None)
+    elif target == "done":
+        if hours is None:
+            raise GisError("marking a wish done needs the hours spent")
+        if not 0 < hours <= 24:
+            raise GisError(f"hours must be in (0, 24], got {hours}")
+        sets.update(done_at=now, hours=hours)
+    elif target == "confirmed":
+        if rating is None or not 1 <= rating <= 5:
+            raise GisError("the resident's confirmation needs a rating 1..5")
+        sets.update(confirmed_at=now, rating=rating)
+    cols = ", ".join(f"{k} = :{k}" for k in sets)
+    session.execute(text(f"UPDATE wishes SET {cols} WHERE id = :id"), {**sets, "id": wish_id})
+    paid = 0
+    if target == "confirmed":
+        points = rules.for_service(float(done_hours), rating, wish=True)
+        paid = award(
+            session,
+            volunteer_id=int(current_volunteer),
+            points=points,
+            reason=f"微心愿 {wish_id} 完成（{done_hours:g} 小时，评价 {rating}）",
+            ref_kind="wish",
+            ref_id=wish_id,
+            key=f"wish:{wish_id}:confirmed",
+        )
+    return get_wish(session, wish_id), paid
+
+
+def award(
+    session: Session,
+    *,
+    volunteer_id: int,
+    points: int,
+    reason: str,
+    key: str,
+    ref_kind: str | None = None,
+    ref_id: int | None = None,
+) -> int:
+    """Append one entry; a key seen before adds nothing and returns 0."""
+    added = session.execute(
+        text(
+            """
+            INSERT INTO points_ledger (volunteer_id, delta, reason, ref_kind, ref_id,
+                                       idempotency_key)
+            VALUES (:v, :d, :r, :k, :i, :key)
+            ON CONFLICT (idempotency_key) DO NOTHING RETURNING delta
+            """
+        ),
+        {"v": volunteer_id, "d": points, "r": reason, "k": ref_kind, "i": ref_id, "key": key},
+    ).scalar_one_or_none()
+    return int(added or 0)
+
+
+def balance(session: Session, volunteer_id: int) -> int:
+    """The sum of a volunteer's ledger entries."""
+    return int(
+        session.execute(
+            text("SELECT COALESCE(sum(delta), 0) FROM points_ledger WHERE volunteer_id = :v"),
+            {"v": volunteer_id},
+        ).scalar_one()
+    )
+
+
+def ledger(session: Session, volunteer_id: int) -> list[dict[str, Any]]:
+    """A volunteer's entries, oldest first."""
+    rows = session.execute(
+        text(
+            "SELECT id, delta, reason, ref_kind, ref_id, created_at FROM points_ledger "
+            "WHERE volunteer_id = :v ORDER BY id"
+        ),
+        {"v": volunteer_id},
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def redeem(
+    session: Session, *, volunteer_id: int, reward_id: int, key: str
+) -> tuple[dict[str, Any], bool]:
+    """Spend points on a reward (积分兑换). The volunteer's row lock serialises their
+    redemptions; the key makes a retry return the first redemption instead of a second."""
+    locked = session.execute(
+        text("SELECT id FROM volunteers WHERE id = :v FOR UPDATE"), {"v": volunteer_id}
+    ).scalar_one_or_none()
+    if locked is None:
+        raise NotFoundError(f"volunteer {volunteer_id} does not exist")
+    done = session.execute(
+        text("SELECT id, delta FROM points_ledger WHERE idempotency_key = :k"), {"k": key}
+    ).one_or_none()
+    if done is not None:
+        return {"entry_id": int(done[0]), "points": int(done[1]),
+                "balance": balance(session, volunteer_id)}, False  # fmt: skip
+    reward = session.execute(
+        text("SELECT name, cost, stock FROM rewards WHERE id = :r FOR UPDATE"), {"r": reward_id}
+    ).one_or_none()
+    if reward is None:
+        raise NotFoundError(f"reward {reward_id} does not exist")
+    name, cost, stock = reward
+    check_redemption(balance(session, volunteer_id), int(cost), stock)
+    if stock is not None:
+        session.execute(
+            text("UPDATE rewards SET stock = stock - 1 WHERE id = :r"), {"r": reward_id}
+        )
+    entry = session.execute(
+        text(
+            """
+            INSERT INTO points_ledger (volunteer_id, delta, reason, ref_kind, ref_id,
+                                       idempotency_key)
+            VALUES (:v, :d, :reason, 'reward', :r, :key) RETURNING id
+            """
+        ),
+        {"v": volunteer_id, "d": -int(cost), "reason": f"兑换：{name}", "r": reward_id, "key": key},
+    ).scalar_one()
+    return {"entry_id": int(entry), "points": -int(cost),
+            "balance": balance(session, volunteer_id)}, True  # fmt: skip
+
+
+def add_reward(session: Session, *, name: str, kind: str, cost: int, stock: int | None) -> int:
+    """Add a reward to the catalogue."""
+    return int(
+        session.execute(
+            text(
+                "INSERT INTO rewards (name, kind, cost, stock) VALUES (:n, :k, :c, :s) RETURNING id"
+            ),
+            {"n": name, "k": kind, "c": cost, "s": stock},
+        ).scalar_one()
+    )
+
+
+def leaderboard(session: Session, *, by: str, limit: int = 20) -> list[dict[str, Any]]:
+    """Volunteers ranked by points within their home micro grid's community or grid."""
+    level = {"community": "community", "grid": "grid"}.get(by)
+    if level is None:
+        raise GisError(f"leaderboard by community or grid, not {by!r}")
+    column = "wangge_locate(v.geom, :level)"
+    rows = session.execute(
+        text(
+            f"""
+            SELECT g.code AS grid_code, g.name AS grid_name, v.id AS volunteer_id,
+                   v.name AS volunteer_name, v.kind, COALESCE(sum(l.delta), 0) AS points,
+                   rank() OVER (PARTITION BY g.code ORDER BY COALESCE(sum(l.delta), 0) DESC)
+                     AS rank
+            FROM volunteers v
+            LEFT JOIN points_ledger l ON l.volunteer_id = v.id
+            LEFT JOIN grids g ON g.id = {column}
+            GROUP BY g.code, g.name, v.id, v.name, v.kind
+            ORDER BY g.code, rank, v.id
+            """
+        ),
+        {"level": level},
+    ).mappings()
+    return [dict(r) for r in rows if r["rank"] <= limit]
