@@ -18,6 +18,7 @@ from api.routes import (
     ogc,
     open311,
     pages,
+    residents,
     stations,
     tracks,
 )
@@ -51,6 +52,7 @@ def create_app() -> FastAPI:
     app.include_router(stations.router)
     app.include_router(open311.router)
     app.include_router(community.router)
+    app.include_router(residents.router)
     app.include_router(ogc.router)
     app.include_router(pages.router)
     app.include_router(docs.router)

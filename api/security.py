@@ -31,7 +31,7 @@ from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
 from pydantic import BaseModel
 
 from api.deps import SessionDep
-from gis.access import ROLES, Principal
+from gis.access import RESIDENT, ROLES, Principal
 from gis.db.config import get_settings
 from gis.db.queries.users import audit, get_user_by_name, load_principal
 from gis.db.session import transaction
@@ -81,8 +81,8 @@ def _secret() -> str:
     return path.read_text().strip()
 
 
-def create_token(user_id: int, role: str, *, now: datetime | None = None) -> str:
-    """A signed token for one user, valid ``token_minutes`` from ``now``."""
+def create_token(user_id: int | str, role: str, *, now: datetime | None = None) -> str:
+    """A signed token for one user (or ``resident:<phone key>``), valid ``token_minutes``."""
     issued = now or datetime.now(UTC)
     claims = {
         "sub": str(user_id),
@@ -116,6 +116,11 @@ def current_principal(
         raise _unauthorised("the token has expired: sign in again") from None
     except jwt.PyJWTError:
         raise _unauthorised("the token is not valid") from None
+    if claims.get("role") == RESIDENT:
+        key = str(claims["sub"]).removeprefix("resident:")
+        principal = Principal(0, f"resident:{key[:8]}", RESIDENT, frozenset(), subject=key)
+        request.state.principal = principal
+        return principal
     principal = load_principal(session, int(claims["sub"]))
     if principal is None:
         raise _unauthorised("the account does not exist or is disabled")
@@ -130,7 +135,7 @@ def allow(*roles: str) -> Any:
     """Declare who may call an endpoint: a dependency admitting only these roles. A write
     (any method but GET/HEAD) by a read-only role is refused, and every admitted write is
     written to the audit log in the request's own transaction."""
-    unknown = set(roles) - set(ROLES)
+    unknown = set(roles) - {*ROLES, RESIDENT}
     if unknown:
         raise ValueError(f"unknown roles {sorted(unknown)}")
     admitted = frozenset(roles)

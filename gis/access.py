@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 ROLES = ("admin", "planner", "patroller", "leader", "dispatcher", "community")
+# A resident signs in with a one-time code sent to their phone, not as a user account.
+RESIDENT = "resident"
 # Roles that may read key households' personal data (独居老人, 残疾户...): each read audited.
 PERSONAL_DATA_ROLES = frozenset({"admin", "patroller", "community"})
 # Roles whose reads and writes are limited to grids (their own, or their community).
@@ -27,6 +29,7 @@ class Principal:
     username: str
     role: str
     grid_ids: frozenset[int] | None = None  # None: not limited by grid
+    subject: str | None = None  # a resident's phone key
 
     def may(self, roles: frozenset[str] | tuple[str, ...], *, write: bool = False) -> bool:
         """Whether this role is admitted; a read-only role never writes."""

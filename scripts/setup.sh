@@ -55,9 +55,9 @@ install_system_packages() {
   "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null || wanted+=(python3-venv)
   command -v "$PYTHON" >/dev/null || wanted+=(python3)
   if [ "$MODE" = test ]; then
-    wanted+=(chromium fonts-noto-cjk)
+    wanted+=(chromium fonts-noto-cjk fonts-wqy-zenhei)
   else
-    wanted+=(fonts-noto-cjk)
+    wanted+=(fonts-noto-cjk fonts-wqy-zenhei)
   fi
   mapfile -t missing < <(apt_missing "${wanted[@]}")
   if [ "${#missing[@]}" -gt 0 ]; then

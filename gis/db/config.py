@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=REPO_ROOT / "data" / "demo", description="demo district files")
     var_dir: Path = Field(default=REPO_ROOT / "var", description="pages, uploads, results")
     host: str = "127.0.0.1"
+    public_url: str | None = Field(
+        default=None, description="the address QR codes point at (default http://host:port)"
+    )
     port: int = 8000
     max_upload_mb: int = 100
     locate_max_points: int = 10_000

@@ -12,7 +12,7 @@ from gis.db.models.incidents import Incident, IncidentEvent, IncidentPhoto
 from gis.db.models.network import *  # noqa: F403  (service-circle network tables)
 from gis.db.models.planning import *  # noqa: F403  (grid versions and audit)
 from gis.db.models.tracks import PatrolTrack, TrackPoint
-from gis.db.models.users import AuditEntry, User
+from gis.db.models.users import AuditEntry, ResidentCode, User
 
 __all__ = [
     "AuditEntry",
@@ -26,6 +26,7 @@ __all__ = [
     "PatrolTrack",
     "PointsEntry",
     "Project",
+    "ResidentCode",
     "Reward",
     "Road",
     "Staff",

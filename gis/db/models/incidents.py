@@ -79,6 +79,7 @@ class Incident(Base):
         ForeignKey("incidents.id", ondelete="SET NULL")
     )
     media_url: Mapped[str | None] = mapped_column(Text)
+    reporter_key: Mapped[str | None] = mapped_column(String(64))
     reopen_count: Mapped[int] = mapped_column(SmallInteger, server_default="0")
     version: Mapped[int] = mapped_column(Integer, server_default="1")
     updated_at: Mapped[datetime] = mapped_column(_TS, server_default=func.now())
@@ -107,6 +108,7 @@ class Incident(Base):
         Index("ix_incidents_status", "status"),
         Index("ix_incidents_category_code", "category_code"),
         Index("ix_incidents_assignee_staff_id", "assignee_staff_id"),
+        Index("ix_incidents_reporter_key", "reporter_key"),
         CheckConstraint(_in("location_status", LOCATION_STATUSES), name="location_status"),
         CheckConstraint(
             "(geom IS NULL) = (location_status = 'needs_location')", name="located_has_point"

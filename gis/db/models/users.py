@@ -63,3 +63,19 @@ class AuditEntry(Base):
         Index("ix_audit_log_at", "at"),
         Index("ix_audit_log_user_id", "user_id"),
     )
+
+
+class ResidentCode(Base):
+    """A one-time code sent to a resident's phone (stored hashed; the number as a keyed hash)."""
+
+    __tablename__ = "resident_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    phone_key: Mapped[str] = mapped_column(String(64))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(SmallInteger, server_default="0")
+    used: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (Index("ix_resident_codes_phone_key", "phone_key"),)
