@@ -8,6 +8,7 @@ from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Response, status
+from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 
 from api.deps import ClockDep, SessionDep
@@ -24,6 +25,7 @@ from gis.db.queries.community import (
     ledger,
     list_wishes,
     redeem,
+    wish_stats,
     wish_step,
 )
 from gis.volunteering import PointsRules
@@ -170,6 +172,26 @@ def post_wish_step(
         rating=body.rating,
     )
     return {**row, "points_paid": paid}
+
+
+@router.get("/wishes/stats", dependencies=[allow("admin", "leader", "dispatcher", "community")],
+            summary="Open needs, time to claim and fulfil, volunteer hours")  # fmt: skip
+def get_wish_stats(
+    session: SessionDep,
+    by: Literal["community", "micro"] = "community",
+    format_: Annotated[Literal["json", "csv"], Query(alias="format")] = "json",
+) -> Any:
+    """The leadership view of the service lists, per community or micro grid."""
+    rows = wish_stats(session, by=by)
+    if format_ == "csv":
+        import pandas as pd
+
+        return PlainTextResponse(
+            pd.DataFrame(rows).to_csv(index=False),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="wishes.csv"'},
+        )
+    return rows
 
 
 @router.get("/wishes/{wish_id}", dependencies=[allow(*ROLES)], summary="One wish")

@@ -65,6 +65,12 @@ def test_wish_claimed_done_confirmed_pays_once(client, session: Session) -> None
     assert points["balance"] == 23 and len(points["entries"]) == 1
     assert award(session, volunteer_id=vol, points=23, reason="x", key=f"wish:{wid}:confirmed") == 0
     assert balance(session, vol) == 23
+    stats = {r["code"]: r for r in client.get("/wishes/stats").json()}
+    mine = stats[confirmed["community_code"]]
+    assert mine["confirmed"] == 1 and mine["volunteer_hours"] == 1.5
+    assert mine["median_hours_to_claim"] is not None
+    csv = client.get("/wishes/stats", params={"by": "micro", "format": "csv"})
+    assert csv.headers["content-type"].startswith("text/csv") and "volunteer_hours" in csv.text
     board = client.get("/points/leaderboard", params={"by": "community"}).json()
     assert any(r["volunteer_id"] == vol and r["points"] == 23 and r["rank"] == 1 for r in board)
 

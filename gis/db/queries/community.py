@@ -323,3 +323,39 @@ def leaderboard(session: Session, *, by: str, limit: int = 20) -> list[dict[str,
         {"level": level},
     ).mappings()
     return [dict(r) for r in rows if r["rank"] <= limit]
+
+
+def wish_stats(session: Session, *, by: str) -> list[dict[str, Any]]:
+    """Per community or micro grid: open needs, claimed, done, confirmed; median hours to
+    claim and to fulfil; volunteer hours given (the leadership view of the service lists)."""
+    column = {"community": "w.community_id", "micro": "w.micro_grid_id"}.get(by)
+    if column is None:
+        raise GisError(f"wish statistics by community or micro, not {by!r}")
+    rows = session.execute(
+        text(
+            f"""
+            SELECT g.code, g.name,
+                   count(*) FILTER (WHERE w.status = 'open') AS open,
+                   count(*) FILTER (WHERE w.status = 'claimed') AS claimed,
+                   count(*) FILTER (WHERE w.status = 'done') AS done,
+                   count(*) FILTER (WHERE w.status = 'confirmed') AS confirmed,
+                   percentile_cont(0.5) WITHIN GROUP (ORDER BY
+                     extract(epoch FROM w.claimed_at - w.created_at) / 3600)
+                     AS median_hours_to_claim,
+                   percentile_cont(0.5) WITHIN GROUP (ORDER BY
+                     extract(epoch FROM w.done_at - w.created_at) / 3600)
+                     AS median_hours_to_fulfil,
+                   COALESCE(sum(w.hours) FILTER (WHERE w.status IN ('done', 'confirmed')), 0)
+                     AS volunteer_hours
+            FROM wishes w LEFT JOIN grids g ON g.id = {column}
+            GROUP BY g.code, g.name ORDER BY g.code
+            """
+        )
+    ).mappings()
+    out = []
+    for r in rows:
+        rec = dict(r)
+        for k in ("median_hours_to_claim", "median_hours_to_fulfil", "volunteer_hours"):
+            rec[k] = None if rec[k] is None else round(float(rec[k]), 2)
+        out.append(rec)
+    return out
