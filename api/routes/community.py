@@ -4,9 +4,12 @@ volunteer points ledger (志愿积分) with rewards and leaderboards."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import date
 from typing import Annotated, Any, Literal
 
+import geopandas as gpd
+import shapely
 from fastapi import APIRouter, Header, Query, Response, status
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
@@ -21,13 +24,17 @@ from gis.db.queries.community import (
     add_wish,
     balance,
     get_wish,
+    helpers_frame,
     leaderboard,
     ledger,
     list_wishes,
     redeem,
+    wish_place,
     wish_stats,
     wish_step,
 )
+from gis.db.queries.network import load_network
+from gis.matching import match_helpers
 from gis.volunteering import PointsRules
 
 router = APIRouter(tags=["community"])
@@ -192,6 +199,23 @@ def get_wish_stats(
             headers={"Content-Disposition": 'attachment; filename="wishes.csv"'},
         )
     return rows
+
+
+@router.get("/wishes/{wish_id}/matches", dependencies=[allow(*FIELD)],
+            summary="Nearest suitable helpers on foot, same grid first")  # fmt: skip
+def get_matches(
+    wish_id: int,
+    session: SessionDep,
+    k: Annotated[int, Query(ge=1, le=20)] = 5,
+    max_walk_m: Annotated[float, Query(gt=0, le=20_000)] = 3000.0,
+) -> list[dict[str, Any]]:
+    """Walking metres on the street network (and the straight line, for comparison)."""
+    lon, lat, grid_id, category = wish_place(session, wish_id)
+    net = load_network(session)
+    helpers = helpers_frame(session).to_crs(net.crs)
+    point = gpd.GeoSeries([shapely.Point(lon, lat)], crs="EPSG:4326").to_crs(net.crs).iloc[0]
+    found = match_helpers(net, point, grid_id, category, helpers, k=k, max_walk_m=max_walk_m)
+    return [asdict(m) for m in found]
 
 
 @router.get("/wishes/{wish_id}", dependencies=[allow(*ROLES)], summary="One wish")

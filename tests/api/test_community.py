@@ -155,3 +155,22 @@ def test_concurrent_redemptions_never_overspend(engine: Engine) -> None:
             conn.execute(text("ALTER TABLE points_ledger ENABLE TRIGGER points_ledger_append_only"))
             conn.execute(text("DELETE FROM rewards WHERE id = :r"), {"r": reward})
             conn.execute(text("DELETE FROM volunteers WHERE id = :v"), {"v": vol})
+
+
+def test_matches_are_by_walking_distance_on_the_district_network(client, session: Session) -> None:
+    from gis.db.queries.network import load_demo_network
+
+    load_demo_network(session)
+    lon, lat = _inside(session)
+    one = {"name": "近", "kind": "volunteer", "lon": lon + 0.0005, "lat": lat, "skills": ["代购"]}
+    near = client.post("/volunteers", json=one).json()["id"]
+    two = {"name": "远", "kind": "party_member", "lon": lon + 0.004, "lat": lat}
+    far = client.post("/volunteers", json=two).json()["id"]
+    wish = client.post("/wishes", json={"category": "代购", "text": "帮忙买药",
+                                        "lon": lon, "lat": lat}).json()  # fmt: skip
+    got = client.get(f"/wishes/{wish['id']}/matches").json()
+    ids = [m["volunteer_id"] for m in got]
+    assert ids.index(near) < ids.index(far)
+    for m in got:
+        assert m["walk_m"] >= m["straight_m"] - 1.0  # a walk is never shorter than the line
+    assert client.get("/wishes/999999/matches").status_code == 404

@@ -11,6 +11,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
+import geopandas as gpd
+import pandas as pd
+import shapely
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -359,3 +362,29 @@ def wish_stats(session: Session, *, by: str) -> list[dict[str, Any]]:
             rec[k] = None if rec[k] is None else round(float(rec[k]), 2)
         out.append(rec)
     return out
+
+
+def helpers_frame(session: Session) -> gpd.GeoDataFrame:
+    """Volunteers with a home location (WGS84), for matching."""
+    result = session.execute(
+        text(
+            "SELECT id AS volunteer_id, name, kind, skills, home_grid_id, ST_AsBinary(geom) AS wkb "
+            "FROM volunteers WHERE geom IS NOT NULL ORDER BY id"
+        )
+    )
+    frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    geoms = shapely.from_wkb([bytes(b) for b in frame.pop("wkb")]) if len(frame) else []
+    return gpd.GeoDataFrame(frame, geometry=list(geoms), crs="EPSG:4326")
+
+
+def wish_place(session: Session, wish_id: int) -> tuple[float, float, int | None, str]:
+    """A wish's point (WGS84), micro grid id and category; raises if it has no place."""
+    row = session.execute(
+        text("SELECT ST_X(geom), ST_Y(geom), micro_grid_id, category FROM wishes WHERE id = :i"),
+        {"i": wish_id},
+    ).one_or_none()
+    if row is None:
+        raise NotFoundError(f"wish {wish_id} does not exist")
+    if row[0] is None:
+        raise GisError(f"wish {wish_id} has no place to match from")
+    return float(row[0]), float(row[1]), row[2], str(row[3])
