@@ -20,6 +20,8 @@ from api.schemas.stations import (
     StationPublic,
     UncoveredBuilding,
 )
+from api.security import allow
+from gis.access import ROLES
 from gis.db.queries.network import (
     all_isochrones,
     district_coverage,
@@ -32,7 +34,8 @@ from gis.db.queries.network import (
 from gis.errors import EmptyInputError
 from maps.service import build_service_page
 
-router = APIRouter(tags=["stations"])
+# Everyone signed in reads the service circles; proposing new sites is planning work.
+router = APIRouter(tags=["stations"], dependencies=[allow(*ROLES)])
 
 BANDS = (5, 10, 15)
 
@@ -104,7 +107,11 @@ def get_coverage(
     )
 
 
-@router.post("/siting", summary="Suggest k new station sites (maximal covering location)")
+@router.post(
+    "/siting",
+    summary="Suggest k new station sites (maximal covering location)",
+    dependencies=[allow("admin", "planner")],
+)
 def post_siting(session: SessionDep, body: SitingRequest) -> SitingResultPublic:
     """Sites among street nodes or buildings that maximise newly covered households."""
     out = district_siting(
