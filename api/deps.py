@@ -21,7 +21,10 @@ def get_session() -> Iterator[Session]:
         yield session
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": the transaction commits when the endpoint returns, BEFORE the response is
+# sent. With the default (request) scope FastAPI sends the response first and commits after,
+# so a client could be told "201 Created" for a write whose commit then fails.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def get_clock() -> Callable[[], datetime]:

@@ -71,6 +71,8 @@ def db_url() -> Iterator[str]:
     url = _test_url()
     old = os.environ.get("WANGGE_DATABASE_URL")
     os.environ["WANGGE_DATABASE_URL"] = url
+    # one signing key for the session, whatever var/ a test points at
+    os.environ.setdefault("WANGGE_SECRET_KEY", "wangge-test-signing-key-" + "0" * 24)
     get_settings.cache_clear()
     dispose_engines()
     yield url
@@ -105,6 +107,29 @@ def engine(db_url: str, fixture_district: Path) -> Iterator[Engine]:
     eng.dispose()
 
 
+ADMIN = "test-admin"
+
+
+@pytest.fixture(scope="session")
+def admin_token(engine: Engine) -> str:
+    """A signed token of an admin account made once in the test database; the test clients
+    send it, so the suite runs the same with sign-in required (``WANGGE_AUTH=true``)."""
+    from api.security import create_token, hash_password
+    from gis.db.queries.users import add_user
+
+    with Session(engine) as session, session.begin():
+        user_id = add_user(
+            session, username=ADMIN, password_hash=hash_password("not-used-123"), role="admin"
+        )
+    return create_token(user_id, "admin")
+
+
+@pytest.fixture
+def auth_headers(admin_token: str) -> dict[str, str]:
+    """Headers for requests to ``live_server`` as the test admin."""
+    return {"Authorization": f"Bearer {admin_token}"}
+
+
 @pytest.fixture
 def session(engine: Engine) -> Iterator[Session]:
     """A session whose every write is rolled back at the end of the test."""
@@ -120,8 +145,8 @@ def session(engine: Engine) -> Iterator[Session]:
 
 
 @pytest.fixture
-def client(session: Session) -> Iterator[object]:
-    """FastAPI TestClient sharing the test's rolled-back session."""
+def client(session: Session, admin_token: str) -> Iterator[object]:
+    """FastAPI TestClient sharing the test's rolled-back session, signed in as the admin."""
     from fastapi.testclient import TestClient
 
     from api.deps import get_session
@@ -136,6 +161,7 @@ def client(session: Session) -> Iterator[object]:
 
     app.dependency_overrides[get_session] = _session
     with TestClient(app) as test_client:
+        test_client.headers["Authorization"] = f"Bearer {admin_token}"
         yield test_client
 
 

@@ -34,7 +34,7 @@ def _stored(engine: Engine, keys: list[str]) -> int:
 
 
 def test_connection_killed_mid_batch_then_retry_stores_exactly_once(
-    live_server: str, engine: Engine
+    live_server: str, engine: Engine, auth_headers: dict[str, str]
 ) -> None:
     prefix = f"fault-{uuid.uuid4().hex[:12]}"
     keys = [f"{prefix}-{i:04d}" for i in range(N)]
@@ -62,7 +62,10 @@ def test_connection_killed_mid_batch_then_retry_stores_exactly_once(
         result: dict[str, httpx.Response] = {}
         upload = threading.Thread(
             target=lambda: result.setdefault(
-                "first", httpx.post(f"{live_server}/incidents/batch", json=batch, timeout=60)
+                "first",
+                httpx.post(
+                    f"{live_server}/incidents/batch", json=batch, timeout=60, headers=auth_headers
+                ),
             )
         )
         upload.start()
@@ -89,11 +92,15 @@ def test_connection_killed_mid_batch_then_retry_stores_exactly_once(
         assert "database unavailable" in first.json()["detail"]
         assert _stored(engine, keys) == 0  # never a partial write
 
-        retry = httpx.post(f"{live_server}/incidents/batch", json=batch, timeout=60)
+        retry = httpx.post(
+            f"{live_server}/incidents/batch", json=batch, timeout=60, headers=auth_headers
+        )
         assert retry.status_code == 200, retry.text
         assert all(r["created"] for r in retry.json())
         assert _stored(engine, keys) == N
-        again = httpx.post(f"{live_server}/incidents/batch", json=batch, timeout=60)
+        again = httpx.post(
+            f"{live_server}/incidents/batch", json=batch, timeout=60, headers=auth_headers
+        )
         assert again.status_code == 200
         assert not any(r["created"] for r in again.json())
         assert [r["id"] for r in again.json()] == [r["id"] for r in retry.json()]

@@ -54,6 +54,7 @@ def auth_on(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 @pytest.fixture
 def app_client(client, auth_on):  # type: ignore[no-untyped-def]
     client.app.include_router(probe)
+    client.headers.pop("Authorization", None)  # these tests sign in themselves
     security.failed_logins.failures.clear()
     return client
 

@@ -81,9 +81,13 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def page(browser: Browser) -> Iterator[tuple[Page, PageLog]]:
-    """A fresh page (own context, 1280x860, zh-CN) and the log of what went wrong on it."""
+def page(browser: Browser, admin_token: str) -> Iterator[tuple[Page, PageLog]]:
+    """A fresh page (own context, 1280x860, zh-CN) signed in as the test admin (the page
+    cookie), and the log of what went wrong on it."""
     context = browser.new_context(viewport={"width": 1280, "height": 860}, locale="zh-CN")
+    context.add_cookies(
+        [{"name": "wangge_token", "value": admin_token, "domain": "127.0.0.1", "path": "/"}]
+    )
     record = PageLog()
 
     def on_route(route: Route) -> None:

@@ -30,7 +30,7 @@ def _code(caplog: pytest.LogCaptureFixture) -> str:
 
 
 def test_resident_reports_by_qr_and_rates_the_result(
-    live_server: str, engine: Engine, page, caplog, tmp_path: Path
+    live_server: str, engine: Engine, page, caplog, tmp_path: Path, auth_headers: dict[str, str]
 ) -> None:
     pg, log = page
     pg.set_viewport_size({"width": 390, "height": 844})  # a phone
@@ -66,6 +66,7 @@ def test_resident_reports_by_qr_and_rates_the_result(
             f"{live_server}/incidents/{incident}/transitions",
             json={"to": to, "actor": "调度员", "note": "电梯已修复" if to == "resolved" else None},
             timeout=20,
+            headers=auth_headers,
         )
         assert r.status_code == 200, r.text
     pg.reload(wait_until="networkidle")  # the token stays in this tab's session storage
@@ -82,7 +83,9 @@ def test_resident_reports_by_qr_and_rates_the_result(
         arg=incident,
     )
     screenshot(pg, "resident-rated")
-    stored = httpx.get(f"{live_server}/incidents/{incident}", timeout=20).json()
+    stored = httpx.get(
+        f"{live_server}/incidents/{incident}", timeout=20, headers=auth_headers
+    ).json()
     assert stored["status"] == "evaluated" and stored["satisfaction"] == 5
     assert stored["source"] == "随手拍" and len(stored["photos"]) == 1
     assert log.problems() == {}
