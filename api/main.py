@@ -44,6 +44,7 @@ def create_app() -> FastAPI:
     app.include_router(security.router)
     app.include_router(exchange.router)  # before grids: /grids/export is not /grids/{id}
     app.include_router(grids.router)
+    app.include_router(grids.page_router)  # /maps/planner
     app.include_router(incidents.router)
     app.include_router(incidents.media_router)
     app.include_router(incidents.kpi_router)

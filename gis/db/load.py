@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from gis.db.config import get_taxonomy
 from gis.db.queries.incidents import apply_taxonomy
+from gis.db.queries.planning import record_loaded_versions
 from gis.errors import FileFormatError
 from gis.tracks import read_gpx
 
@@ -137,6 +138,7 @@ def load_district(
             {"level": level},
         )
     counts["grids"] = len(grids)
+    record_loaded_versions(session)  # version 1 of every grid, in force since forever
     step("grids", len(grids), len(grids))
 
     roads = gpd.read_file(gpkg, layer="roads").to_crs(4326)

@@ -4,6 +4,7 @@ was stored changes. The README's table lists these cases."""
 from __future__ import annotations
 
 import asyncio
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +16,15 @@ pytestmark = pytest.mark.db
 
 OK_POINT = {"lon": 113.55, "lat": 34.80}  # inside the fixture district's bounding box
 REPORT = {"category": "噪音扰民", "source": "热线", **OK_POINT}
+GRID_EDIT = {"parent_id": 1, "reason": "bad input test"}
+BIG_RING = [
+    [
+        113.5 + 0.01 * math.cos(2 * math.pi * i / 20_000),
+        34.8 + 0.01 * math.sin(2 * math.pi * i / 20_000),
+    ]
+    for i in range(20_000)
+]
+BIG_RING.append(BIG_RING[0])  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -132,6 +142,28 @@ CASES = [
          {"data": {"category": "噪音扰民", "source": "热线", "lon": "113.55", "lat": "34.8"},
           "files": [("photos", ("x.jpg", b"<script>alert(1)</script>", "image/jpeg"))]},
          says="not a photo"),
+    # geometries of grid edits
+    Case("self-intersecting polygon (bow-tie)", "POST", "/grids",
+         {"json": {**GRID_EDIT, "geometry": {"type": "Polygon", "coordinates": [[[113.54, 34.79],
+          [113.56, 34.81], [113.56, 34.79], [113.54, 34.81], [113.54, 34.79]]]}}},
+         says="invalid"),
+    Case("empty polygon", "POST", "/grids",
+         {"json": {**GRID_EDIT, "geometry": {"type": "Polygon", "coordinates": []}}},
+         says="empty"),
+    Case("clockwise exterior ring (wrong winding)", "POST", "/grids",
+         {"json": {**GRID_EDIT, "geometry": {"type": "Polygon", "coordinates": [[[113.54, 34.79],
+          [113.54, 34.80], [113.55, 34.80], [113.55, 34.79], [113.54, 34.79]]]}}},
+         says="winding"),
+    Case("polygon with 20,001 vertices", "POST", "/grids",
+         {"json": {**GRID_EDIT, "geometry": {"type": "Polygon", "coordinates": [BIG_RING]}}},
+         says="vertices"),
+    Case("unknown geometry type", "POST", "/grids",
+         {"json": {**GRID_EDIT, "geometry": {"type": "Blob", "coordinates": [1, 2]}}},
+         says="geometry"),
+    Case("grid split by a line in metres", "POST", "/grids/1/split",
+         {"json": {"version": 1, "reason": "x", "line": {"type": "LineString",
+          "coordinates": [[12641234.0, 4134567.0], [12641300.0, 4134600.0]]}}},
+         status=(404, 422), says=""),
     Case("Open311 latitude NaN", "POST", "/open311/v2/requests.json",
          {"data": {"service_code": "2002", "lat": "NaN", "long": "113.55"}},
          status=(400,), says="not finite"),
