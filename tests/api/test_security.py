@@ -266,3 +266,17 @@ def test_pages_sign_in_with_a_cookie(app_client, session: Session) -> None:
     app_client.post("/auth/logout", follow_redirects=False)
     app_client.cookies.clear()
     assert app_client.get("/probe/plans").status_code == 401
+
+
+def test_every_endpoint_declares_who_may_call_it() -> None:
+    """Default deny is only safe if nothing relies on it by accident: every route of the app
+    names its roles or says it is public."""
+    from api.main import create_app
+    from api.security import api_routes, declared_access
+
+    undeclared = [
+        f"{sorted(r.methods)} {r.path}"
+        for r in api_routes(create_app().router.routes)
+        if declared_access(r) is None
+    ]
+    assert undeclared == []
