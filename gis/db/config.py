@@ -35,7 +35,7 @@ class Settings(BaseSettings):
         default=None, description="incident taxonomy TOML (default: gis/taxonomy.toml)"
     )
     max_photo_mb: int = 10
-    auth: bool = Field(default=False, description="sign-in required; undeclared routes closed")
+    auth: bool = Field(default=True, description="sign-in required; undeclared routes closed")
     secret_key: str | None = Field(default=None, description="token signing key")
     token_minutes: int = 480
     sla_tick_seconds: int = Field(default=60, description="`wangge serve` ticks SLAs (0: off)")

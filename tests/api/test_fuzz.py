@@ -27,11 +27,14 @@ EXAMPLES = int(os.environ.get("WANGGE_FUZZ_EXAMPLES", "20"))
 
 
 APP = create_app()  # connects to nothing until a request comes
+TOKEN: dict[str, str] = {}  # the test admin's token, so every operation is reached
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 
 
 @pytest.fixture(autouse=True)
-def _test_session(session: Session, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _test_session(
+    session: Session, monkeypatch: pytest.MonkeyPatch, admin_token: str
+) -> Iterator[None]:
     """Requests use the test's session, one savepoint each; no rate limit for the fuzzer."""
     monkeypatch.setenv("WANGGE_RATE_PER_MINUTE", "0")
     get_settings.cache_clear()
@@ -41,6 +44,7 @@ def _test_session(session: Session, monkeypatch: pytest.MonkeyPatch) -> Iterator
             yield session
 
     APP.dependency_overrides[get_session] = _session
+    TOKEN["value"] = admin_token
     yield
     APP.dependency_overrides.clear()
     get_settings.cache_clear()
@@ -54,4 +58,7 @@ def _test_session(session: Session, monkeypatch: pytest.MonkeyPatch) -> Iterator
     suppress_health_check=list(HealthCheck),
 )
 def test_no_5xx_and_responses_match_the_schema(case) -> None:  # type: ignore[no-untyped-def]
-    case.call_and_validate(checks=[not_a_server_error, response_schema_conformance])
+    case.call_and_validate(
+        checks=[not_a_server_error, response_schema_conformance],
+        headers={"Authorization": f"Bearer {TOKEN['value']}"},
+    )

@@ -74,7 +74,8 @@ def test_unexpected_errors_show_no_stack_trace(client, session: Session) -> None
     from fastapi.testclient import TestClient
 
     session.execute(text("ALTER TABLE incident_events RENAME TO incident_events_gone"))
-    resp = TestClient(client.app, raise_server_exceptions=False).get("/incidents/1/history")
+    quiet = TestClient(client.app, raise_server_exceptions=False, headers=dict(client.headers))
+    resp = quiet.get("/incidents/1/history")
     assert resp.status_code == 500
     assert resp.json() == {"detail": "internal error", "error": "Internal"}
     assert "Traceback" not in resp.text and "incident_events" not in resp.text
