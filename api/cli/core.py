@@ -85,6 +85,15 @@ def demo(
     else:
         console.print(f"demo district already loaded ({current.get('incidents')} incidents); kept")
     _print_located_summary()
+    from gis.db.queries.network import build_isochrones, load_demo_network, network_info
+
+    with transaction() as session:
+        if network_info(session) is None:
+            report = load_demo_network(session)
+            console.print(f"walking network built from the roads: {report}")
+        built = build_isochrones(session)
+    if built["computed"]:
+        console.print(f"service circles: {built['isochrones']} isochrones computed")
     from api.cli.users import ensure_demo_users
 
     made = ensure_demo_users()
