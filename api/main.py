@@ -10,10 +10,12 @@ from api.errors import add_exception_handlers, document_errors
 from api.limits import BodySizeLimit, RateLimit
 from api.routes import (
     community,
+    dashboards,
     docs,
     exchange,
     geocode,
     grids,
+    hotspots,
     incidents,
     ogc,
     open311,
@@ -56,6 +58,8 @@ def create_app() -> FastAPI:
     app.include_router(residents.router)
     app.include_router(ogc.router)
     app.include_router(pages.router)
+    app.include_router(dashboards.router)
+    app.include_router(hotspots.router)
     app.include_router(docs.router)
     STATIC_DIR.mkdir(parents=True, exist_ok=True)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -3,6 +3,7 @@
 from api.cli import (  # noqa: F401  (register)
     backup,
     core,
+    dashboards,
     exchange,
     incidents,
     isochrones,

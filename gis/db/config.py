@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     rate_per_minute: int = Field(default=1200, description="requests per client (0: no limit)")
     duplicate_radius_m: float = 50.0
     duplicate_hours: float = 24.0
+    tianditu_key: str | None = Field(default=None, description="Tianditu (天地图) tile key")
 
 
 @lru_cache(maxsize=1)

@@ -1,0 +1,340 @@
+"""``wangge bench pages``: size and time-to-ready of the dashboard pages at 10k–1M incidents.
+
+For each size, synthetic incidents are COPYed into a scratch database on its district's grids
+(uniform background plus a few dozen hotspots, a year of report times, a realistic mix of
+statuses with coherent timestamps; each point carries the grid chain of the micro grid it
+falls in, so the locate trigger is switched off for the load). Then every page is built the
+way the app builds it (queries + HTML, timed as *server*), and opened in headless Chromium
+with the HTML and ``/static`` answered in-process (timed from navigation to *ready*: the
+Leaflet map exists, its layers are drawn, the load event has fired). Goals: HTML < 5 MB,
+server + browser < 3 s.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import platform
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from gis.taxonomy import Taxonomy
+
+log = logging.getLogger(__name__)
+
+SIZES: tuple[int, ...] = (10_000, 100_000, 1_000_000)
+MAX_BYTES = 5_000_000
+MAX_SECONDS = 3.0
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+PAGE_URL = "http://127.0.0.1/bench"
+SOURCES_P = {
+    "巡查": 0.35,
+    "热线": 0.15,
+    "12345": 0.25,
+    "公众号": 0.1,
+    "随手拍": 0.13,
+    "Open311": 0.02,
+}
+STATUS_P = {
+    "closed": 0.55,
+    "evaluated": 0.08,
+    "resolved": 0.1,
+    "in_progress": 0.07,
+    "dispatched": 0.05,
+    "accepted": 0.04,
+    "reported": 0.08,
+    "rejected": 0.03,
+}
+READY_JS = """() => document.readyState === 'complete'
+  && document.querySelector('.leaflet-container') !== null
+  && document.querySelector('path.leaflet-interactive, canvas') !== null"""
+
+
+@dataclass(frozen=True)
+class PageRow:
+    """One page at one size: HTML bytes, server and browser seconds, console errors."""
+
+    incidents: int
+    page: str
+    bytes: int
+    server_s: float
+    browser_s: float
+    total_s: float
+    console_errors: int
+    ok: bool
+
+
+def _grids(session: Session) -> gpd.GeoDataFrame:
+    frame = gpd.read_postgis(
+        text("SELECT id, level, parent_id, geom FROM grids"),
+        session.connection(),
+        geom_col="geom",
+        crs=4326,
+    )
+    if not (frame["level"] == "micro").any():
+        raise RuntimeError("the bench database has no micro grids: load a district first")
+    return frame
+
+
+def synthetic_incidents(
+    grids: gpd.GeoDataFrame, taxonomy: Taxonomy, n: int, *, seed: int = 11
+) -> pd.DataFrame:
+    """``n`` incidents inside the micro grids, with their grid chain and workflow columns.
+
+    70 % are spread uniformly over the district, 30 % around 40 hotspots (σ ≈ 60 m).
+    Report times cover the year before 2026-11-01 (local time).
+    """
+    rng = np.random.default_rng(seed)
+    micro = grids[grids["level"] == "micro"].reset_index(drop=True)
+    parent = dict(zip(grids["id"], grids["parent_id"], strict=True))
+    minx, miny, maxx, maxy = micro.total_bounds
+    centres = np.column_stack([rng.uniform(minx, maxx, 40), rng.uniform(miny, maxy, 40)])
+    tree = shapely.STRtree(micro.geometry.to_numpy())
+    xs, ys, ids = [], [], []
+    have = 0
+    while have < n:
+        k = int((n - have) * 1.3) + 1000
+        hot = rng.random(k) < 0.3
+        c = centres[rng.integers(0, len(centres), k)]
+        x = np.where(hot, c[:, 0] + rng.normal(0, 0.0007, k), rng.uniform(minx, maxx, k))
+        y = np.where(hot, c[:, 1] + rng.normal(0, 0.00055, k), rng.uniform(miny, maxy, k))
+        pts = shapely.points(x, y)
+        p_idx, g_idx = tree.query(pts, predicate="within")
+        _, first = np.unique(p_idx, return_index=True)  # one micro grid per point
+        p_idx, g_idx = p_idx[first], g_idx[first]
+        xs.append(x[p_idx])
+        ys.append(y[p_idx])
+        ids.append(micro["id"].to_numpy()[g_idx])
+        have += len(p_idx)
+    x = np.concatenate(xs)[:n]
+    y = np.concatenate(ys)[:n]
+    micro_id = np.concatenate(ids)[:n]
+
+    def up(values: np.ndarray) -> np.ndarray:
+        return np.array([parent.get(int(v)) if v is not None else None for v in values], object)
+
+    chain = {int(m): (int(m),) for m in np.unique(micro_id)}
+    for m in list(chain):
+        g = parent.get(m)
+        c = parent.get(g) if g is not None else None
+        s = parent.get(c) if c is not None else None
+        chain[m] = (g, c, s)
+    grid_id = np.array([chain[int(m)][0] for m in micro_id], object)
+    community_id = np.array([chain[int(m)][1] for m in micro_id], object)
+    street_id = np.array([chain[int(m)][2] for m in micro_id], object)
+    dedicated = grids[grids["level"] == "dedicated"]
+    dedicated_id = np.full(n, None, object)
+    if len(dedicated):
+        d_tree = shapely.STRtree(dedicated.geometry.to_numpy())
+        p_idx, g_idx = d_tree.query(shapely.points(x, y), predicate="within")
+        dedicated_id[p_idx] = dedicated["id"].to_numpy()[g_idx]
+
+    cats = list(taxonomy)
+    cat_i = rng.integers(0, len(cats), n)
+    year_start = pd.Timestamp("2025-11-01", tz="Asia/Shanghai").tz_convert("UTC")
+    reported = year_start + pd.to_timedelta(rng.uniform(0, 365 * 86400, n), unit="s")
+    status = rng.choice(list(STATUS_P), n, p=list(STATUS_P.values()))
+    done = np.isin(status, ["resolved", "evaluated", "closed"])
+    moved = status != "reported"
+    accepted = reported + pd.to_timedelta(rng.exponential(600, n), unit="s")
+    resolved = reported + pd.to_timedelta(rng.exponential(20 * 3600, n), unit="s")
+    closed = resolved + pd.to_timedelta(rng.exponential(24 * 3600, n), unit="s")
+    level = rng.choice(["grid", "community", "street"], n, p=[0.75, 0.18, 0.07])
+    frame = pd.DataFrame(
+        {
+            "category": [cats[i].name for i in cat_i],
+            "category_code": [cats[i].code for i in cat_i],
+            "source": rng.choice(list(SOURCES_P), n, p=list(SOURCES_P.values())),
+            "reported_at": reported,
+            "status": status,
+            "location_status": "located",
+            "location_source": "point",
+            "micro_grid_id": micro_id.astype(object),
+            "grid_id": grid_id,
+            "community_id": community_id,
+            "street_id": street_id,
+            "dedicated_grid_id": dedicated_id,
+            "severity": [cats[i].severity for i in cat_i],
+            "initial_level": "grid",
+            "handling_level": np.where(moved, level, None),
+            "accepted_at": pd.Series(accepted).where(moved & (status != "rejected")),
+            "resolved_at": pd.Series(resolved).where(done),
+            "closed_at": pd.Series(closed).where((status == "closed") | (status == "rejected")),
+            "satisfaction": pd.Series(rng.integers(1, 6, n)).where(
+                np.isin(status, ["evaluated", "closed"]) & (rng.random(n) < 0.7)
+            ),
+            "address": None,
+            "geom": [f"SRID=4326;POINT({a:.7f} {b:.7f})" for a, b in zip(x, y, strict=True)],
+        }
+    )
+    for col in ("satisfaction", *(c for c in frame.columns if c.endswith("_id"))):
+        frame[col] = pd.array(
+            [None if v is None or pd.isna(v) else int(v) for v in frame[col]], dtype="Int64"
+        )
+    return frame
+
+
+def load_incidents(session: Session, frame: pd.DataFrame, *, chunk: int = 200_000) -> float:
+    """Replace every incident with ``frame`` by COPY (locate trigger off); returns seconds."""
+    t0 = time.perf_counter()
+    session.execute(text("TRUNCATE incidents RESTART IDENTITY CASCADE"))
+    session.execute(text("ALTER TABLE incidents DISABLE TRIGGER USER"))
+    cols = list(frame.columns)
+    raw = session.connection().connection.driver_connection
+    sql = f"COPY incidents ({', '.join(cols)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')"
+    with raw.cursor() as cur, cur.copy(sql) as copy:
+        for start in range(0, len(frame), chunk):
+            buf = io.StringIO()
+            frame.iloc[start : start + chunk].to_csv(buf, index=False, header=False, na_rep="\\N")
+            copy.write(buf.getvalue())
+    session.execute(text("ALTER TABLE incidents ENABLE TRIGGER USER"))
+    session.commit()
+    session.execute(text("ANALYZE incidents"))
+    session.commit()
+    return time.perf_counter() - t0
+
+
+def _static_file(path: str, static_dir: Path) -> Path | None:
+    rel = path.removeprefix("/static/")
+    target = (static_dir / rel).resolve()
+    if rel == path or not target.is_relative_to(static_dir.resolve()) or not target.is_file():
+        return None
+    return target
+
+
+_TYPES = {".js": "text/javascript", ".css": "text/css", ".png": "image/png"}
+
+
+def open_in_chromium(browser: Any, page_html: str, static_dir: Path) -> tuple[float, int]:
+    """Seconds from navigation to ready, and the console errors, for one page."""
+    body = page_html.encode("utf-8")
+    ctx = browser.new_context(viewport={"width": 1280, "height": 860}, locale="zh-CN")
+    errors: list[str] = []
+
+    def on_route(route: Any) -> None:
+        url = route.request.url
+        parsed = urlparse(url)
+        if url == PAGE_URL:
+            route.fulfill(status=200, content_type="text/html; charset=utf-8", body=body)
+            return
+        found = _static_file(parsed.path, static_dir) if parsed.hostname == "127.0.0.1" else None
+        if found is None:
+            errors.append(f"refused {url}")
+            route.abort("blockedbyclient")
+            return
+        kind = _TYPES.get(found.suffix, "application/octet-stream")
+        route.fulfill(status=200, content_type=kind, body=found.read_bytes())
+
+    try:
+        ctx.route("**/*", on_route)
+        pg = ctx.new_page()
+        pg.on("console", lambda m: m.type == "error" and errors.append(m.text))
+        pg.on("pageerror", lambda e: errors.append(str(e)))
+        t0 = time.perf_counter()
+        pg.goto(PAGE_URL, wait_until="load", timeout=60_000)
+        pg.wait_for_function(READY_JS, timeout=60_000)
+        seconds = time.perf_counter() - t0
+    finally:
+        ctx.close()
+    if errors:
+        log.warning("page errors: %s", errors[:5])
+    return seconds, len(errors)
+
+
+def run_bench(
+    session: Session,
+    taxonomy: Taxonomy,
+    pages: Mapping[str, Callable[[Session], str]],
+    *,
+    static_dir: Path,
+    sizes: Sequence[int] = SIZES,
+    seed: int = 11,
+) -> dict[str, Any]:
+    """Load each size, build and open every page; the rows and a markdown report."""
+    from playwright.sync_api import sync_playwright
+
+    grids = _grids(session)
+    rows: list[PageRow] = []
+    loads: dict[int, float] = {}
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        warm = browser.new_context()  # start a renderer once, outside the timings
+        warm.new_page().goto("about:blank")
+        warm.close()
+        try:
+            for n in sizes:
+                t0 = time.perf_counter()
+                frame = synthetic_incidents(grids, taxonomy, n, seed=seed)
+                gen_s = time.perf_counter() - t0
+                loads[n] = round(gen_s + load_incidents(session, frame), 2)
+                del frame
+                log.info("loaded %d incidents in %.1f s", n, loads[n])
+                for name, build in pages.items():
+                    t1 = time.perf_counter()
+                    page_html = build(session)
+                    session.rollback()
+                    server_s = time.perf_counter() - t1
+                    browser_s, n_err = open_in_chromium(browser, page_html, static_dir)
+                    size = len(page_html.encode("utf-8"))
+                    total = server_s + browser_s
+                    rows.append(
+                        PageRow(
+                            incidents=n,
+                            page=name,
+                            bytes=size,
+                            server_s=round(server_s, 3),
+                            browser_s=round(browser_s, 3),
+                            total_s=round(total, 3),
+                            console_errors=n_err,
+                            ok=size < MAX_BYTES and total < MAX_SECONDS and n_err == 0,
+                        )
+                    )
+                    log.info("%s at %d: %.0f kB, %.2f s", name, n, size / 1024, total)
+        finally:
+            browser.close()
+    result = {
+        "machine": f"{platform.processor() or platform.machine()}, {platform.python_version()}",
+        "goal": {"max_bytes": MAX_BYTES, "max_seconds": MAX_SECONDS},
+        "grids": len(grids),
+        "load_seconds": {str(k): v for k, v in loads.items()},
+        "rows": [asdict(r) for r in rows],
+    }
+    result["markdown"] = markdown(result)
+    return result
+
+
+def markdown(result: Mapping[str, Any]) -> str:
+    """The report as a markdown table."""
+    lines = [
+        "# wangge bench pages",
+        "",
+        f"Goal: every page < {result['goal']['max_bytes'] / 1e6:.0f} MB of HTML and ready in "
+        f"headless Chromium < {result['goal']['max_seconds']:.0f} s (server + browser). "
+        f"{result['grids']} grids; machine: {result['machine']}.",
+        "",
+        "| incidents | page | HTML | server s | browser s | total s | console errors | ok |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for r in result["rows"]:
+        lines.append(
+            f"| {r['incidents']:,} | {r['page']} | {r['bytes'] / 1e6:.2f} MB | {r['server_s']:.2f} "
+            f"| {r['browser_s']:.2f} | {r['total_s']:.2f} | {r['console_errors']} | "
+            f"{'yes' if r['ok'] else 'NO'} |"
+        )
+    lines += ["", "Load (generate + COPY + ANALYZE), seconds: "]
+    lines.append(", ".join(f"{int(k):,}: {v}" for k, v in result["load_seconds"].items()))
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,371 @@
+"""Aggregation queries of the leadership dashboards (领导驾驶舱): everything is summed in
+PostGIS, so a page carries grid counts and heat cells, never a million raw incidents.
+
+* :func:`grid_counts` — incidents per grid of every level in one scan (``GROUPING SETS``);
+* :func:`period_heat` — incident counts per (week or month, square cell);
+* :func:`recent_incidents` — the latest matching incidents, for the grid popups;
+* :func:`kpi_summary` — 处置率, on-time rate, satisfaction and in-grid closure (小事不出格),
+  for the district and per community, with the same definitions as :mod:`gis.kpis`;
+* :func:`patrol_coverage`, :func:`service_coverage` — the two coverage cards.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from gis.errors import GisError
+from gis.incidents import SOURCES, Status
+from gis.taxonomy import Taxonomy
+
+log = logging.getLogger(__name__)
+
+# grid level -> the incidents column holding the incident's grid of that level
+LEVEL_COLUMNS: dict[str, str] = {
+    "street": "street_id",
+    "community": "community_id",
+    "grid": "grid_id",
+    "micro": "micro_grid_id",
+    "dedicated": "dedicated_grid_id",
+}
+PERIODS: tuple[str, ...] = ("week", "month")
+LOCAL_TZ_NAME = "Asia/Shanghai"
+_DONE = ("resolved", "evaluated", "closed")
+_VOID = ("rejected", "duplicate")
+_STATUSES = tuple(s.value for s in Status)
+
+
+@dataclass(frozen=True)
+class IncidentFilter:
+    """Which incidents a dashboard counts: categories (name or code), sources, statuses and
+    the report window ``[start, end)``; empty means no restriction."""
+
+    categories: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()
+    start: datetime | None = None
+    end: datetime | None = None
+
+    def __post_init__(self) -> None:
+        bad_source = [s for s in self.sources if s not in SOURCES]
+        if bad_source:
+            raise GisError(f"unknown source {bad_source}; use any of {', '.join(SOURCES)}")
+        bad_status = [s for s in self.statuses if s not in _STATUSES]
+        if bad_status:
+            raise GisError(f"unknown status {bad_status}; use any of {', '.join(_STATUSES)}")
+        if self.start and self.end and self.start >= self.end:
+            raise GisError(f"start {self.start.isoformat()} is not before end {self.end}")
+
+    def where(self, alias: str = "i") -> tuple[str, dict[str, Any]]:
+        """SQL condition (``TRUE`` when empty) and its bound parameters."""
+        parts = ["TRUE"]
+        params: dict[str, Any] = {}
+        if self.categories:
+            parts.append(f"({alias}.category = ANY(:f_cat) OR {alias}.category_code = ANY(:f_cat))")
+            params["f_cat"] = list(self.categories)
+        if self.sources:
+            parts.append(f"{alias}.source = ANY(:f_src)")
+            params["f_src"] = list(self.sources)
+        if self.statuses:
+            parts.append(f"{alias}.status = ANY(:f_st)")
+            params["f_st"] = list(self.statuses)
+        if self.start is not None:
+            parts.append(f"{alias}.reported_at >= :f_start")
+            params["f_start"] = self.start
+        if self.end is not None:
+            parts.append(f"{alias}.reported_at < :f_end")
+            params["f_end"] = self.end
+        return " AND ".join(parts), params
+
+    @property
+    def active(self) -> bool:
+        """True when any restriction is set."""
+        return bool(self.categories or self.sources or self.statuses or self.start or self.end)
+
+
+def grid_counts(session: Session, flt: IncidentFilter | None = None) -> pd.DataFrame:
+    """Incidents per grid, for every level at once.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per grid of the ``grids`` table (zero counts included): grid_id, code, name,
+        level, households, incidents, handled (resolved/evaluated/closed), open (neither
+        handled nor void) and ``rate_per_1000`` = incidents per 1,000 households (None for a
+        grid without households).
+    """
+    where, params = (flt or IncidentFilter()).where("i")
+    cols = list(LEVEL_COLUMNS.values())
+    sets = ", ".join(f"({c})" for c in cols)
+    # GROUPING(...) sets the bit of every column not grouped on, the first column highest
+    full = (1 << len(cols)) - 1
+    cases = " ".join(
+        f"WHEN {full ^ (1 << (len(cols) - 1 - k))} THEN {c}" for k, c in enumerate(cols)
+    )
+    done = ", ".join(f"'{s}'" for s in _DONE)
+    void = ", ".join(f"'{s}'" for s in (*_DONE, *_VOID))
+    sql = f"""
+        WITH agg AS (
+            SELECT {", ".join(cols)}, GROUPING({", ".join(cols)}) AS g,
+                   count(*) AS incidents,
+                   count(*) FILTER (WHERE i.status IN ({done})) AS handled,
+                   count(*) FILTER (WHERE i.status NOT IN ({void})) AS open
+            FROM incidents i WHERE {where}
+            GROUP BY GROUPING SETS ({sets})
+        ), by_grid AS (
+            SELECT CASE g {cases} END AS grid_id,
+                   incidents, handled, open
+            FROM agg
+        )
+        SELECT gr.id AS grid_id, gr.code, gr.name, gr.level, gr.households,
+               coalesce(b.incidents, 0) AS incidents, coalesce(b.handled, 0) AS handled,
+               coalesce(b.open, 0) AS open
+        FROM grids gr LEFT JOIN by_grid b ON b.grid_id = gr.id
+        ORDER BY gr.level, gr.code
+    """
+    result = session.execute(text(sql), params)
+    frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    for col in ("grid_id", "households", "incidents", "handled", "open"):
+        frame[col] = frame[col].astype("int64")
+    hh = frame["households"].where(frame["households"] > 0)
+    frame["rate_per_1000"] = (frame["incidents"] / hh * 1000).round(2)
+    frame["rate_per_1000"] = frame["rate_per_1000"].astype(object).where(hh.notna(), None)
+    return frame
+
+
+def period_heat(
+    session: Session,
+    flt: IncidentFilter | None = None,
+    *,
+    period: str = "month",
+    cell_deg: float = 0.0005,
+) -> pd.DataFrame:
+    """Incident counts per (period, square cell of ``cell_deg`` degrees, about 50 m).
+
+    Periods start on the local (Asia/Shanghai) Monday or first of the month.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns period (date of the period's first day, ``YYYY-MM-DD``), gx, gy (integer cell
+        indices: the cell spans ``[gx*cell_deg, (gx+1)*cell_deg)`` in longitude) and weight.
+    """
+    if period not in PERIODS:
+        raise GisError(f"unknown period {period!r}; use week or month")
+    if not cell_deg > 0:
+        raise GisError(f"cell size must be positive, got {cell_deg}")
+    where, params = (flt or IncidentFilter()).where("i")
+    sql = f"""
+        SELECT date_trunc('{period}', i.reported_at AT TIME ZONE '{LOCAL_TZ_NAME}')::date AS p,
+               floor(ST_X(i.geom) / :c)::int AS gx, floor(ST_Y(i.geom) / :c)::int AS gy,
+               count(*) AS weight
+        FROM incidents i WHERE i.geom IS NOT NULL AND {where}
+        GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+    """
+    rows = session.execute(text(sql), {**params, "c": cell_deg}).all()
+    frame = pd.DataFrame(rows, columns=["period", "gx", "gy", "weight"])
+    frame["period"] = [d.isoformat() for d in frame["period"]]
+    return frame.astype({"gx": "int64", "gy": "int64", "weight": "int64"})
+
+
+def recent_incidents(
+    session: Session, flt: IncidentFilter | None = None, *, limit: int = 20_000
+) -> pd.DataFrame:
+    """The latest ``limit`` matching incidents (newest first), with their grid of each level.
+
+    The popups take the newest five per grid from these; a grid with none among them has
+    had nothing recent to show.
+    """
+    where, params = (flt or IncidentFilter()).where("i")
+    cols = ", ".join(f"i.{c}" for c in LEVEL_COLUMNS.values())
+    sql = f"""
+        SELECT i.id, i.reported_at, i.category, i.source, i.status, i.address, {cols}
+        FROM incidents i WHERE {where}
+        ORDER BY i.reported_at DESC, i.id DESC LIMIT :lim
+    """
+    result = session.execute(text(sql), {**params, "lim": int(limit)})
+    frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    frame["reported_at"] = pd.to_datetime(frame["reported_at"], utc=True)
+    return frame
+
+
+def _deadline_values(taxonomy: Taxonomy) -> tuple[str, dict[str, Any]]:
+    """A VALUES list of (code, name, resolve seconds, same day) for the taxonomy."""
+    rows, params = [], {}
+    for k, c in enumerate(taxonomy):
+        rows.append(f"(:c{k}, :n{k}, :s{k}, :d{k})")
+        params |= {
+            f"c{k}": c.code,
+            f"n{k}": c.name,
+            f"s{k}": float(c.deadlines.resolve.total_seconds()),
+            f"d{k}": bool(c.deadlines.resolve_same_day),
+        }
+    if not rows:
+        rows = ["(NULL, NULL, 86400.0, TRUE)"]
+    return "VALUES " + ", ".join(rows), params
+
+
+def kpi_summary(
+    session: Session, taxonomy: Taxonomy, flt: IncidentFilter | None = None
+) -> pd.DataFrame:
+    """KPIs of the district (``community_id`` None, first row) and of each community.
+
+    Same definitions as :func:`gis.kpis.incident_kpis`: valid excludes rejected and
+    duplicate; handled = resolved, evaluated or closed; 处置率 = handled / valid; on-time =
+    handled with ``resolved_at`` ≤ the resolve deadline (same-day categories: local midnight,
+    at least half the window), rate over handled; satisfaction = mean score; in-grid share =
+    closed at grid level / closed.
+    """
+    values, params = _deadline_values(taxonomy)
+    where, fparams = (flt or IncidentFilter()).where("i")
+    done = ", ".join(f"'{s}'" for s in _DONE)
+    void = ", ".join(f"'{s}'" for s in _VOID)
+    tz = LOCAL_TZ_NAME
+    sql = f"""
+        WITH d(code, name, resolve_s, same_day) AS ({values}),
+        x AS (
+            SELECT i.community_id, i.status, i.handling_level, i.satisfaction, i.resolved_at,
+                   CASE WHEN coalesce(dc.same_day, dn.same_day, TRUE) THEN greatest(
+                            (date_trunc('day', i.reported_at AT TIME ZONE '{tz}')
+                             + interval '1 day') AT TIME ZONE '{tz}',
+                            i.reported_at + make_interval(
+                                secs => coalesce(dc.resolve_s, dn.resolve_s, 86400.0) / 2))
+                        ELSE i.reported_at + make_interval(
+                                secs => coalesce(dc.resolve_s, dn.resolve_s, 86400.0))
+                   END AS resolve_by
+            FROM incidents i
+            LEFT JOIN d dc ON dc.code = i.category_code
+            LEFT JOIN d dn ON i.category_code IS NULL AND dn.name = i.category
+            WHERE {where}
+        )
+        SELECT GROUPING(community_id) AS total, community_id,
+               count(*) AS incidents,
+               count(*) FILTER (WHERE status NOT IN ({void})) AS valid,
+               count(*) FILTER (WHERE status IN ({done})) AS handled,
+               count(*) FILTER (WHERE status IN ({done}) AND resolved_at <= resolve_by)
+                   AS on_time,
+               count(*) FILTER (WHERE status = 'closed') AS closed,
+               count(*) FILTER (WHERE status = 'closed' AND handling_level = 'grid')
+                   AS closed_in_grid,
+               avg(satisfaction)::float8 AS satisfaction,
+               count(satisfaction) AS evaluations
+        FROM x GROUP BY GROUPING SETS ((), (community_id))
+        ORDER BY total DESC, community_id
+    """
+    result = session.execute(text(sql), {**params, **fparams})
+    frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    if frame.empty:  # no incident at all: GROUPING SETS (()) still gives the total row
+        return frame
+    frame = frame[(frame["total"] == 1) | frame["community_id"].notna()].drop(columns="total")
+    frame = frame.reset_index(drop=True)
+    ints = ["incidents", "valid", "handled", "on_time", "closed", "closed_in_grid", "evaluations"]
+    frame[ints] = frame[ints].astype("int64")
+    ids = [None, *(int(c) for c in frame["community_id"].iloc[1:])]
+    frame["community_id"] = pd.Series(ids, index=frame.index, dtype=object)
+
+    def ratio(num: str, den: str) -> pd.Series:
+        d = frame[den].where(frame[den] > 0)
+        return (frame[num] / d).round(4)
+
+    frame["handled_rate"] = ratio("handled", "valid")
+    frame["on_time_rate"] = ratio("on_time", "handled")
+    frame["in_grid_share"] = ratio("closed_in_grid", "closed")
+    frame["satisfaction"] = frame["satisfaction"].astype(float).round(2)
+    names = dict(
+        session.execute(text("SELECT id, name FROM grids WHERE level = 'community'")).all()
+    )
+    frame["name"] = [names.get(c) if c is not None else None for c in frame["community_id"]]
+    return frame
+
+
+def period_counts(
+    session: Session, flt: IncidentFilter | None = None, *, period: str = "month"
+) -> pd.DataFrame:
+    """Reported and handled incidents per local week or month (columns period, incidents,
+    handled), for the trend chart."""
+    if period not in PERIODS:
+        raise GisError(f"unknown period {period!r}; use week or month")
+    where, params = (flt or IncidentFilter()).where("i")
+    done = ", ".join(f"'{s}'" for s in _DONE)
+    sql = f"""
+        SELECT date_trunc('{period}', i.reported_at AT TIME ZONE '{LOCAL_TZ_NAME}')::date AS p,
+               count(*) AS incidents, count(*) FILTER (WHERE i.status IN ({done})) AS handled
+        FROM incidents i WHERE {where} GROUP BY 1 ORDER BY 1
+    """
+    rows = session.execute(text(sql), params).all()
+    frame = pd.DataFrame(rows, columns=["period", "incidents", "handled"])
+    frame["period"] = [d.isoformat() for d in frame["period"]]
+    return frame.astype({"incidents": "int64", "handled": "int64"})
+
+
+def counts_by(session: Session, column: str, flt: IncidentFilter | None = None) -> pd.DataFrame:
+    """Incidents per category, source or status (columns key, incidents), largest first."""
+    if column not in ("category", "source", "status"):
+        raise GisError(f"cannot count by {column!r}; use category, source or status")
+    where, params = (flt or IncidentFilter()).where("i")
+    sql = f"""
+        SELECT i.{column} AS key, count(*) AS incidents FROM incidents i WHERE {where}
+        GROUP BY 1 ORDER BY 2 DESC, 1
+    """
+    rows = session.execute(text(sql), params).all()
+    return pd.DataFrame(rows, columns=["key", "incidents"]).astype({"incidents": "int64"})
+
+
+def patrol_coverage(
+    session: Session, *, start: datetime | None = None, end: datetime | None = None
+) -> dict[str, int]:
+    """How many 三级 grids (level ``grid``) a patrol track crossed in ``[start, end)``.
+
+    Returns
+    -------
+    dict
+        ``grids`` (all 三级 grids) and ``patrolled`` (crossed by at least one track).
+    """
+    conds = ["p.geom IS NOT NULL", "p.geom && g.geom", "ST_Intersects(p.geom, g.geom)"]
+    params: dict[str, Any] = {}
+    if start is not None:
+        conds.append("p.started_at >= :start")
+        params["start"] = start
+    if end is not None:
+        conds.append("p.started_at < :end")
+        params["end"] = end
+    sql = f"""
+        SELECT count(*) AS grids,
+               count(*) FILTER (WHERE EXISTS (
+                   SELECT 1 FROM patrol_tracks p WHERE {" AND ".join(conds)})) AS patrolled
+        FROM grids g WHERE g.level = 'grid'
+    """
+    row = session.execute(text(sql), params).one()
+    return {"grids": int(row.grids), "patrolled": int(row.patrolled)}
+
+
+def service_coverage(session: Session) -> dict[str, Any]:
+    """Households whose building lies inside the largest stored isochrone band of any station.
+
+    Returns
+    -------
+    dict
+        ``minutes`` (the band, None when no isochrone is stored), ``households`` (all) and
+        ``covered``.
+    """
+    band = session.execute(text("SELECT max(minutes) FROM isochrones")).scalar()
+    total = session.execute(text("SELECT coalesce(sum(households), 0) FROM buildings")).scalar()
+    if band is None:
+        return {"minutes": None, "households": int(total or 0), "covered": 0}
+    covered = session.execute(
+        text(
+            """
+            SELECT coalesce(sum(b.households), 0) FROM buildings b WHERE EXISTS (
+                SELECT 1 FROM isochrones s WHERE s.minutes = :m
+                  AND ST_Intersects(s.geom, ST_PointOnSurface(b.geom)))
+            """
+        ),
+        {"m": band},
+    ).scalar()
+    return {"minutes": int(band), "households": int(total or 0), "covered": int(covered or 0)}
