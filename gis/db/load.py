@@ -25,7 +25,6 @@ from gis.db.config import get_taxonomy
 from gis.db.queries.incidents import apply_taxonomy
 from gis.db.queries.planning import record_loaded_versions
 from gis.errors import FileFormatError
-from gis.tracks import read_gpx
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +32,13 @@ Progress = Callable[[str, int, int], None]
 LEVEL_ORDER = {"street": 0, "community": 1, "grid": 2, "micro": 3, "dedicated": 4}
 DISTRICT_KEY = "district"
 _TABLES = (
+    "household_visits",
+    "track_effort",
+    "track_waypoints",
     "track_points",
+    "track_uploads",
+    "key_household_people",
+    "key_households",
     "patrol_tracks",
     "incidents",
     "staff_grids",
@@ -240,6 +245,7 @@ def load_district(
     step("staff", len(staff), len(staff))
 
     counts["incidents"] = _load_incidents(session, data_dir / "incidents.csv", step)
+    counts["key_households"] = _load_key_households(session, data_dir / "key_households.csv")
     if tracks:
         counts.update(_load_tracks(session, data_dir / "tracks", step))
     for table in ("grids", "roads", "buildings", "stations", "staff"):
@@ -296,84 +302,53 @@ def _load_incidents(session: Session, path: Path, step: Progress) -> int:
     return len(frame)
 
 
-def _load_tracks(session: Session, folder: Path, step: Progress) -> dict[str, int]:
-    files = sorted(folder.glob("*.gpx")) if folder.exists() else []
-    tracks: list[dict[str, Any]] = []
-    points: list[pd.DataFrame] = []
-    for i, path in enumerate(files):
-        raw = path.read_bytes()
-        digest = hashlib.sha256(raw).hexdigest()
-        frame = read_gpx(raw, name=path.name)
-        staff_id = _staff_id_from_name(path.stem)
-        for trk, part in frame.groupby("track", sort=True):
-            key = len(tracks) + 1
-            tracks.append(
-                {
-                    "id": key,
-                    "staff_id": staff_id,
-                    "source_name": f"{path.name}#{trk}",
-                    "content_hash": hashlib.sha256(f"{digest}:{trk}".encode()).hexdigest(),
-                }
-            )
-            part = part.assign(track_id=key, seq=range(len(part)))
-            points.append(part[["track_id", "seq", "segment", "t", "lon", "lat"]])
-        step("tracks", i + 1, len(files))
-    if not tracks:
-        return {"patrol_tracks": 0, "track_points": 0}
+def _load_key_households(session: Session, path: Path) -> int:
+    """Key households: the household (building, kind, micro grid) apart from its personal
+    data (name, phone, unit, room), which goes to its own guarded table."""
+    if not path.exists():
+        return 0
+    frame = pd.read_csv(path, dtype={"phone": str, "unit": str, "room": str})
     _copy(
         session,
-        "COPY patrol_tracks (id, staff_id, source_name, content_hash, n_points) "
+        "COPY key_households (id, building_id, kind) FROM STDIN WITH (FORMAT csv)",
+        frame[["household_id", "building_id", "kind"]],
+    )
+    session.execute(
+        text(
+            "UPDATE key_households k SET grid_id = b.micro_grid_id FROM buildings b "
+            "WHERE b.id = k.building_id"
+        )
+    )
+    _copy(
+        session,
+        "COPY key_household_people (household_id, name, phone, unit, room) "
         "FROM STDIN WITH (FORMAT csv)",
-        pd.DataFrame(tracks).assign(n_points=0)[
-            ["id", "staff_id", "source_name", "content_hash", "n_points"]
-        ],
-    )
-    allpts = pd.concat(points, ignore_index=True)
-    allpts["t"] = allpts["t"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-    session.execute(
-        text(
-            "CREATE TEMP TABLE stage_points (track_id int, seq int, segment int, t timestamptz, "
-            "lon float8, lat float8) ON COMMIT DROP"
-        )
-    )
-    _copy(session, "COPY stage_points FROM STDIN WITH (FORMAT csv)", allpts)
-    session.execute(
-        text(
-            """
-            INSERT INTO track_points (track_id, seq, segment, t, geom)
-            SELECT track_id, seq, segment, t, ST_SetSRID(ST_MakePoint(lon, lat), 4326)
-            FROM stage_points
-            """
-        )
+        frame[["household_id", "name", "phone", "unit", "room"]],
     )
     session.execute(
         text(
-            """
-            WITH seg AS (
-              SELECT track_id, segment,
-                     ST_RemoveRepeatedPoints(ST_MakeLine(geom ORDER BY seq)) AS line
-              FROM track_points GROUP BY track_id, segment
-            ), agg AS (
-              SELECT track_id, ST_Multi(ST_Collect(line)) AS geom FROM seg
-              WHERE ST_NPoints(line) > 1 GROUP BY track_id
-            ), stats AS (
-              SELECT track_id, count(*) AS n, min(t) AS t0, max(t) AS t1
-              FROM track_points GROUP BY track_id
-            )
-            UPDATE patrol_tracks p SET n_points = s.n, started_at = s.t0, ended_at = s.t1,
-                   geom = a.geom
-            FROM stats s LEFT JOIN agg a ON a.track_id = s.track_id
-            WHERE p.id = s.track_id
-            """
+            "SELECT setval(pg_get_serial_sequence('key_households', 'id'), "
+            "coalesce((SELECT max(id) FROM key_households), 0) + 1, false)"
         )
     )
-    session.execute(
-        text(
-            "SELECT setval(pg_get_serial_sequence('patrol_tracks', 'id'), "
-            "(SELECT max(id) FROM patrol_tracks) + 1, false)"
-        )
-    )
-    return {"patrol_tracks": len(tracks), "track_points": len(allpts)}
+    return len(frame)
+
+
+def _load_tracks(session: Session, folder: Path, step: Progress) -> dict[str, int]:
+    """The demo's GPX files through the same pipeline as an upload (clean, assign, visits)."""
+    from gis.db.queries.tracks import TrackSource, store_uploads
+
+    files = sorted(folder.glob("*.gpx")) if folder.exists() else []
+    if not files:
+        return {"patrol_tracks": 0, "track_points": 0}
+    uploads = [
+        TrackSource(path.name, path.read_bytes(), _staff_id_from_name(path.stem)) for path in files
+    ]
+    reports = store_uploads(session, uploads, progress=step)
+    n_tracks = sum(len(r.get("tracks", [])) for r in reports)
+    n_points = sum(int(r.get("points", 0)) for r in reports)
+    n_visits = session.execute(text("SELECT count(*) FROM household_visits")).scalar_one()
+    return {"patrol_tracks": n_tracks, "track_points": n_points, "household_visits": n_visits}
 
 
 def _staff_id_from_name(stem: str) -> int | None:

@@ -44,11 +44,20 @@ def test_billion_laughs_is_refused_before_parsing() -> None:
 @pytest.mark.parametrize(
     ("data", "match"),
     [
-        (b"<gpx><trk><trkseg><trkpt lat='1' lon='x'/></trkseg></trk></gpx>", "trkpt #1"),
-        (b"<gpx><trk><trkseg><trkpt lat='1' lon='2'>", "line 1"),
+        (b"<gpx><trk><trkseg><trkpt lat='1' lon='x'/></trkseg></trk></gpx>", "point #1"),
+        (b"<gpx><trk><trkseg><trkpt lat='1' lon='2'></trkseg></trk></gpx>", "line 1"),
         (b"<kml></kml>", "not <gpx>"),
     ],
 )
 def test_malformed_gpx_names_the_place(data: bytes, match: str) -> None:
     with pytest.raises(FileFormatError, match=match):
         read_gpx(data, name="bad.gpx")
+
+
+def test_truncated_gpx_keeps_its_complete_points() -> None:
+    from gis.tracks import read_track_file
+
+    cut = GPX[: GPX.index(b"<trkpt", GPX.index(b"08:00:10")) + 20]
+    tf = read_track_file(cut, name="cut.gpx")
+    assert len(tf) == 2
+    assert tf.truncated is not None and "truncated" in tf.truncated

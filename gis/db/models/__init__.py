@@ -11,7 +11,16 @@ from gis.db.models.district import Building, Grid, Road, Staff, Station, staff_g
 from gis.db.models.incidents import Incident, IncidentEvent, IncidentPhoto
 from gis.db.models.network import *  # noqa: F403  (service-circle network tables)
 from gis.db.models.planning import *  # noqa: F403  (grid versions and audit)
-from gis.db.models.tracks import PatrolTrack, TrackPoint
+from gis.db.models.tracks import (
+    HouseholdVisit,
+    KeyHousehold,
+    KeyHouseholdPerson,
+    PatrolTrack,
+    TrackEffort,
+    TrackPoint,
+    TrackUpload,
+    TrackWaypoint,
+)
 from gis.db.models.users import AuditEntry, ResidentCode, User
 
 __all__ = [
@@ -19,9 +28,12 @@ __all__ = [
     "Base",
     "Building",
     "Grid",
+    "HouseholdVisit",
     "Incident",
     "IncidentEvent",
     "IncidentPhoto",
+    "KeyHousehold",
+    "KeyHouseholdPerson",
     "Meta",
     "PatrolTrack",
     "PointsEntry",
@@ -31,7 +43,10 @@ __all__ = [
     "Road",
     "Staff",
     "Station",
+    "TrackEffort",
     "TrackPoint",
+    "TrackUpload",
+    "TrackWaypoint",
     "User",
     "Volunteer",
     "Wish",

@@ -336,6 +336,24 @@ def _repoint(session: Session, old_id: int, successor_id: int) -> None:
                 {"new": successor_id, "old": old_id},
             )
             continue
+        if tbl == "track_effort":  # a track may already have effort in the successor: add
+            session.execute(
+                text(
+                    """
+                    INSERT INTO track_effort (track_id, grid_id, level, distance_m, seconds,
+                                              entries)
+                    SELECT e.track_id, :new, g.level, e.distance_m, e.seconds, e.entries
+                    FROM track_effort e JOIN grids g ON g.id = :new WHERE e.grid_id = :old
+                    ON CONFLICT (track_id, grid_id) DO UPDATE SET
+                      distance_m = track_effort.distance_m + EXCLUDED.distance_m,
+                      seconds = track_effort.seconds + EXCLUDED.seconds,
+                      entries = track_effort.entries + EXCLUDED.entries
+                    """
+                ),
+                {"new": successor_id, "old": old_id},
+            )
+            session.execute(text("DELETE FROM track_effort WHERE grid_id = :old"), {"old": old_id})
+            continue
         session.execute(
             text(f'UPDATE "{tbl}" SET "{col}" = :new WHERE "{col}" = :old'),
             {"new": successor_id, "old": old_id},

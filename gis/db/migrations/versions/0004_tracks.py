@@ -1,4 +1,4 @@
-"""Patrol tracks: cleaned points, per-grid effort, key-household visits.
+"""Reserved (no change): the patrol-track tables came later, in 0010.
 
 Revision ID: 0004
 Revises: 0003

@@ -1,0 +1,501 @@
+"""Patrol effort (巡查), street and building coverage, key-household visits (重点户走访) and the
+weekly compliance report, computed from cleaned tracks.
+
+Everything here is pure: arrays and shapely geometries in, frames out. Grid assignment uses
+:class:`gis.geocode.GridIndex` (exact point-in-polygon); distances use metric coordinates.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+from gis.geocode import GridIndex
+from gis.tracks import KEPT, CleaningRules, TrackFile, clean_fixes, project
+
+log = logging.getLogger(__name__)
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+COVER_STREET_M = 20.0  # a street is covered where a cleaned track passed within this distance
+COVER_BUILDING_M = 30.0  # a building is passed when a cleaned track came within this distance
+VISIT_RADIUS_M = 25.0  # a visit is a dwell within this distance of the household's building
+VISIT_MINUTES = 5.0  # ... lasting at least this long
+VISIT_MAX_GAP_S = 90.0  # fixes further apart than this (or far away in between) end a dwell
+VISITS_PER_WEEK = 1  # 每周至少上门1次
+PATROL_MIN_MINUTES = 10.0  # a grid counts as patrolled on a day after this long inside it
+SAMPLE_STEP_M = 5.0  # streets are checked for coverage every this many metres
+ENTRY_MIN_S = 30.0  # a shorter stay in a grid is boundary flicker, not an entry
+
+
+def grid_effort(
+    track: IntArray,
+    segment: IntArray,
+    t: FloatArray,
+    x: FloatArray,
+    y: FloatArray,
+    grid: IntArray,
+    *,
+    min_stay_s: float = ENTRY_MIN_S,
+) -> pd.DataFrame:
+    """Distance, time inside and entries per (track, grid) from cleaned fixes in time order.
+
+    A step between two fixes of the same track and segment counts fully for their grid when
+    both lie in it and half for each when it crosses a boundary (fixes are seconds apart, so
+    the error is a few metres per crossing). Entries count the visits to a grid: a run of
+    fixes in one grid is an entry unless it lasts under ``min_stay_s`` (GPS noise flicking
+    across a boundary that runs along the street being walked), and two runs in the same grid
+    separated only by such flicker are one entry. ``grid`` is -1 outside every grid.
+
+    Pure numpy (one ``bincount`` per measure): pandas' groupby cost 10x more per file.
+    """
+    cols = ["track", "grid", "distance_m", "seconds", "entries"]
+    if len(t) == 0:
+        return pd.DataFrame(
+            {
+                c: np.empty(0, dtype=np.int64 if c in ("track", "grid", "entries") else float)
+                for c in cols
+            }
+        )
+    same = (track[1:] == track[:-1]) & (segment[1:] == segment[:-1])
+    d = np.hypot(np.diff(x), np.diff(y))[same]
+    dt = np.diff(t)[same]
+    a = grid[:-1][same]
+    b = grid[1:][same]
+    ta = track[:-1][same]
+    cross = a != b
+    w = np.where(cross, 0.5, 1.0)
+    k_track = np.r_[ta, ta[cross]]
+    k_grid = np.r_[a, b[cross]]
+    dist = np.r_[d * w, (d * 0.5)[cross]]
+    secs = np.r_[dt * w, (dt * 0.5)[cross]]
+    # runs of one grid within a track; flicker runs (short) do not count
+    start = np.flatnonzero(np.r_[True, (grid[1:] != grid[:-1]) | (track[1:] != track[:-1])])
+    end_t = np.r_[t[start[1:]], t[-1]]
+    last_of_track = np.r_[track[start[1:]] != track[start[:-1]], True]
+    end_t = np.where(last_of_track, _track_end(track, t)[start], end_t)
+    solid = (end_t - t[start]) >= min_stay_s
+    r_track, r_grid = track[start][solid], grid[start][solid]
+    new = np.r_[True, (r_grid[1:] != r_grid[:-1]) | (r_track[1:] != r_track[:-1])]
+    e_track, e_grid = r_track[new], r_grid[new]
+    # dense keys (track offset x grid) counted with bincount: no sort at all
+    t0 = int(track.min())
+    width = int(max(grid.max(), 0)) + 2
+    n_bins = (int(track.max()) - t0 + 1) * width
+
+    def key(tr: IntArray, gr: IntArray) -> IntArray:
+        return (tr - t0) * width + (gr + 1)
+
+    k_steps, k_entries = key(k_track, k_grid), key(e_track, e_grid)
+    dist_b = np.bincount(k_steps, weights=dist, minlength=n_bins)
+    secs_b = np.bincount(k_steps, weights=secs, minlength=n_bins)
+    entr_b = np.bincount(k_entries, minlength=n_bins)
+    hit = np.flatnonzero(np.bincount(np.r_[k_steps, k_entries, key(track, grid)], minlength=n_bins))
+    hit = hit[hit % width != 0]  # grid -1: outside every grid
+    out = pd.DataFrame(
+        {
+            "track": hit // width + t0,
+            "grid": hit % width - 1,
+            "distance_m": dist_b[hit],
+            "seconds": secs_b[hit],
+            "entries": entr_b[hit],
+        }
+    )
+    return out[out["grid"] >= 0].reset_index(drop=True)
+
+
+def _track_end(track: IntArray, t: FloatArray) -> FloatArray:
+    """Each fix's track's last time."""
+    last = np.r_[np.flatnonzero(track[1:] != track[:-1]), len(track) - 1]
+    counts = np.diff(np.r_[-1, last])
+    return np.repeat(t[last], counts)
+
+
+def effort_by_level(
+    track: IntArray,
+    segment: IntArray,
+    t: FloatArray,
+    x: FloatArray,
+    y: FloatArray,
+    micro: IntArray,
+    levels: dict[str, IntArray],
+) -> pd.DataFrame:
+    """:func:`grid_effort` for each level of the grid chain.
+
+    ``micro`` is each fix's row in the micro layer (-1 outside); ``levels`` maps a level name
+    to an array giving, per micro row, the grid id at that level (the micro level included),
+    -1 where none. Returns rows (track, grid (id), level, distance_m, seconds, entries).
+    """
+    parts = []
+    for level, lookup in levels.items():
+        ids = np.where(micro >= 0, lookup[np.maximum(micro, 0)], -1)
+        part = grid_effort(track, segment, t, x, y, ids)
+        part["level"] = level
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True)
+
+
+# ---------------------------------------------------------------------------------- visits
+
+
+@dataclass(frozen=True)
+class VisitRules:
+    """What counts as a visit (上门): a dwell of ``minutes`` within ``radius_m`` of the
+    household's building."""
+
+    radius_m: float = VISIT_RADIUS_M
+    minutes: float = VISIT_MINUTES
+    max_gap_s: float = VISIT_MAX_GAP_S
+
+
+def detect_visits(
+    track: IntArray,
+    t: FloatArray,
+    x: FloatArray,
+    y: FloatArray,
+    households: pd.DataFrame,
+    buildings: npt.NDArray[np.object_],
+    rules: VisitRules | None = None,
+) -> pd.DataFrame:
+    """Dwells at key households' buildings, from fixes in time order (metric x, y).
+
+    ``buildings`` are metric polygons of every building around (not only the key ones);
+    ``households`` maps ``household_id`` to ``building`` (a row in ``buildings``). Each fix
+    is given to its nearest building within ``radius_m``, so a worker at the door of the
+    next building, 15 m away, is not counted at the key household's. A dwell is a run of
+    fixes of one track at one building, no two consecutive ones more than ``max_gap_s``
+    apart, lasting ``minutes``. Presence fixes should include stationary jitter (a worker at
+    a door jitters) but not jumps. Returns rows (track, household_id, start, end, minutes,
+    n_fixes, min_distance_m).
+    """
+    rules = rules or VisitRules()
+    cols = ["track", "household_id", "start", "end", "minutes", "n_fixes", "min_distance_m"]
+    if len(t) == 0 or households.empty or len(buildings) == 0:
+        return pd.DataFrame(columns=cols)
+    tree = shapely.STRtree(buildings)
+    pts = shapely.points(x, y)
+    (p_idx, b_idx), dist = tree.query_nearest(
+        pts, max_distance=rules.radius_m, return_distance=True, all_matches=False
+    )
+    if len(p_idx) == 0:
+        return pd.DataFrame(columns=cols)
+    is_key = np.zeros(len(buildings), dtype=bool)
+    is_key[households["building"].to_numpy()] = True
+    order = np.lexsort((p_idx, b_idx))
+    p, b, d = p_idx[order], b_idx[order], dist[order]
+    tt, tr = t[p], track[p]
+    brk = np.r_[True, (b[1:] != b[:-1]) | (tr[1:] != tr[:-1]) | (np.diff(tt) > rules.max_gap_s)]
+    run = np.cumsum(brk) - 1
+    g = pd.DataFrame({"run": run, "b": b, "track": tr, "t": tt, "d": d})
+    g = g[is_key[g["b"].to_numpy()]]
+    if g.empty:
+        return pd.DataFrame(columns=cols)
+    runs = g.groupby("run").agg(
+        building=("b", "first"),
+        track=("track", "first"),
+        start=("t", "min"),
+        end=("t", "max"),
+        n_fixes=("t", "size"),
+        min_distance_m=("d", "min"),
+    )
+    runs["minutes"] = (runs["end"] - runs["start"]) / 60.0
+    runs = runs[runs["minutes"] >= rules.minutes]
+    hh = households[["household_id", "building"]].rename(columns={"building": "b"})
+    out = runs.merge(hh, left_on="building", right_on="b")
+    return out[cols].sort_values(["track", "start", "household_id"]).reset_index(drop=True)
+
+
+# ---------------------------------------------------------------------------------- coverage
+
+
+@dataclass
+class Coverage:
+    """Street and building coverage of one grid by a set of tracks."""
+
+    street_m: float
+    covered_m: float
+    buildings: int
+    passed: int
+    uncovered: BaseGeometry  # the street parts not covered (metric CRS)
+
+    @property
+    def street_share(self) -> float:
+        return self.covered_m / self.street_m if self.street_m > 0 else 0.0
+
+    @property
+    def building_share(self) -> float:
+        return self.passed / self.buildings if self.buildings else 0.0
+
+
+def coverage(
+    area: BaseGeometry,
+    streets: npt.NDArray[np.object_],
+    buildings: npt.NDArray[np.object_],
+    tracks: npt.NDArray[np.object_] | None,
+    *,
+    street_m: float = COVER_STREET_M,
+    building_m: float = COVER_BUILDING_M,
+) -> Coverage:
+    """Share of the grid's street length within ``street_m`` of a track and share of its
+    buildings passed within ``building_m``; the uncovered street parts as geometry.
+
+    All geometries in one metric CRS; ``streets`` are clipped to ``area`` here. Each track
+    is buffered on its own and only the buffers are unioned: a union of the noisy lines
+    themselves would node every crossing (13k vertices became 590k on a demo week).
+    """
+    clipped = shapely.intersection(streets, area) if len(streets) else np.empty(0, dtype=object)
+    clipped = clipped[~shapely.is_empty(clipped)] if len(clipped) else clipped
+    total = float(shapely.length(clipped).sum()) if len(clipped) else 0.0
+    if tracks is None or len(tracks) == 0:
+        return Coverage(total, 0.0, len(buildings), 0, shapely.union_all(clipped))
+    lines = np.asarray(tracks, dtype=object)
+    rest, covered_each = uncovered_streets(clipped, lines, distance=street_m)
+    covered = float(covered_each.sum())
+    outside = rest[~shapely.is_empty(rest)]
+    passed = 0
+    if len(buildings):
+        b_idx, _ = shapely.STRtree(lines).query(buildings, predicate="dwithin", distance=building_m)
+        passed = len(np.unique(b_idx))
+    return Coverage(
+        total,
+        covered,
+        len(buildings),
+        passed,
+        shapely.union_all(outside) if len(outside) else shapely.GeometryCollection(),
+    )
+
+
+# ---------------------------------------------------------------------------------- compliance
+
+
+def visit_compliance(
+    households: pd.DataFrame, visits: pd.DataFrame, weeks: list[pd.Timestamp]
+) -> pd.DataFrame:
+    """Weekly visit compliance per key household: visits made against the one due per week.
+
+    ``households``: household_id, grid_id; ``visits``: household_id, staff_id, start (UTC
+    timestamp). Weeks start on Monday (China time). Returns household_id, grid_id, week,
+    visits, visitors (staff ids), compliant.
+    """
+    rows = []
+    v = visits.copy()
+    if not v.empty:
+        local = pd.to_datetime(v["start"], utc=True).dt.tz_convert("Asia/Shanghai")
+        v["week"] = (local.dt.normalize() - pd.to_timedelta(local.dt.weekday, unit="D")).dt.date
+    for week in weeks:
+        wk = week.date() if hasattr(week, "date") else week
+        in_week = v[v["week"] == wk] if not v.empty else v
+        made = in_week.groupby("household_id").agg(
+            visits=("staff_id", "size"),
+            visitors=("staff_id", lambda s: sorted({int(i) for i in s if pd.notna(i)})),
+        )
+        part = households[["household_id", "grid_id"]].merge(
+            made, left_on="household_id", right_index=True, how="left"
+        )
+        part["visits"] = part["visits"].fillna(0).astype(int)
+        part["visitors"] = part["visitors"].apply(lambda s: s if isinstance(s, list) else [])
+        part["week"] = wk
+        part["compliant"] = part["visits"] >= VISITS_PER_WEEK
+        rows.append(part)
+    if not rows:
+        return pd.DataFrame(
+            columns=["household_id", "grid_id", "week", "visits", "visitors", "compliant"]
+        )
+    return pd.concat(rows, ignore_index=True)
+
+
+# ---------------------------------------------------------------------------------- pipeline
+
+CHAIN_LEVELS = ("micro", "grid", "community", "street")
+
+
+@dataclass(frozen=True)
+class PatrolContext:
+    """What processing a track needs from the grid network: the point index, the grid id of
+    each micro row at every level, the dedicated grids' ids, and the local projection origin."""
+
+    index: GridIndex
+    levels: dict[str, IntArray]
+    dedicated_ids: IntArray
+    origin: tuple[float, float]
+
+    @classmethod
+    def from_grids(cls, grids: pd.DataFrame) -> PatrolContext:
+        """Build from a grids frame with id, code, level, parent_code and geometry (4326)."""
+        index = GridIndex.from_grids(grids)
+        by_code = grids.set_index("code")
+        parent = by_code["parent_code"].to_dict()
+        ids = by_code["id"].astype(np.int64).to_dict()
+        level_of = by_code["level"].to_dict()
+        micro_codes = index.micro["code"].tolist()
+        levels = {lv: np.full(len(micro_codes), -1, dtype=np.int64) for lv in CHAIN_LEVELS}
+        for row, code in enumerate(micro_codes):
+            c: str | None = code
+            while c is not None and c in ids:
+                lv = level_of[c]
+                if lv in levels:
+                    levels[lv][row] = ids[c]
+                p = parent.get(c)
+                c = p if isinstance(p, str) else None
+        dedicated_ids = np.asarray([ids[c] for c in index.dedicated["code"]], dtype=np.int64)
+        lon0, lat0 = (float(v) for v in grids.geometry.union_all().centroid.coords[0])
+        return cls(index, levels, dedicated_ids, (lon0, lat0))
+
+
+@dataclass
+class ProcessedTrack:
+    """One track after cleaning and grid assignment (arrays in time order)."""
+
+    number: int  # the track's number in its file
+    name: str
+    t: FloatArray
+    lon: FloatArray
+    lat: FloatArray
+    accuracy: FloatArray
+    segment: IntArray  # the file's segment (GPX <trkseg>)
+    seq: IntArray  # position in the file
+    flag: npt.NDArray[np.uint8]
+    cseg: IntArray
+    micro: IntArray  # row in the micro layer, -1 outside
+    grid_id: IntArray  # id of the micro grid, -1 outside
+    counts: dict[str, int]
+    distance_m: float
+
+
+def process_file(
+    tf: TrackFile, ctx: PatrolContext, rules: CleaningRules | None = None
+) -> tuple[list[ProcessedTrack], pd.DataFrame]:
+    """Clean every track of a file, assign its fixes to grids, and measure the effort.
+
+    Returns the processed tracks and the effort rows (track number, grid id, level,
+    distance_m, seconds, entries) over every level of the chain and the dedicated grids.
+    """
+    if len(tf.track) and (np.diff(tf.track) < 0).any():
+        raise ValueError("process_file needs each track's fixes together (sorted by track)")
+    lon0, lat0 = ctx.origin
+    x_all, y_all = project(tf.lon, tf.lat, lon0, lat0)
+    micro_all = ctx.index.locate(tf.lon, tf.lat)
+    micro_ids = ctx.levels["micro"]
+    ded_all = ctx.index.locate_dedicated(tf.lon, tf.lat)
+    tracks: list[ProcessedTrack] = []
+    bounds = np.flatnonzero(np.r_[True, tf.track[1:] != tf.track[:-1], True])
+    kept_parts = []
+    for a, b in itertools.pairwise(bounds.tolist()):
+        number = int(tf.track[a])
+        sl = slice(int(a), int(b))
+        res = clean_fixes(tf.t[sl], x_all[sl], y_all[sl], tf.accuracy[sl], rules)
+        o = res.order + a
+        keep = res.flag == KEPT
+        x, y = x_all[o], y_all[o]
+        cseg = res.segment
+        same = (cseg[keep][1:] == cseg[keep][:-1]) if keep.sum() > 1 else np.zeros(0, bool)
+        dist = float(np.hypot(np.diff(x[keep]), np.diff(y[keep]))[same].sum()) if same.size else 0.0
+        name = tf.track_names[number] if number < len(tf.track_names) else ""
+        tracks.append(
+            ProcessedTrack(
+                number=number,
+                name=name,
+                t=tf.t[o],
+                lon=tf.lon[o],
+                lat=tf.lat[o],
+                accuracy=tf.accuracy[o],
+                segment=tf.segment[o],
+                seq=o - a,
+                flag=res.flag,
+                cseg=cseg,
+                micro=micro_all[o],
+                grid_id=np.where(micro_all[o] >= 0, micro_ids[np.maximum(micro_all[o], 0)], -1),
+                counts=res.counts(),
+                distance_m=dist,
+            )
+        )
+        kept_parts.append((number, o[keep], cseg[keep]))
+    if not kept_parts:
+        return tracks, pd.DataFrame()
+    idx = np.concatenate([k[1] for k in kept_parts])
+    trk = np.concatenate([np.full(len(k[1]), k[0], dtype=np.int64) for k in kept_parts])
+    seg = np.concatenate([k[2] for k in kept_parts])
+    levels = dict(ctx.levels)
+    effort = effort_by_level(trk, seg, tf.t[idx], x_all[idx], y_all[idx], micro_all[idx], levels)
+    ded = ded_all[idx]
+    ded_ids = np.where(ded >= 0, ctx.dedicated_ids[np.maximum(ded, 0)], -1)
+    if (ded_ids >= 0).any():
+        extra = grid_effort(trk, seg, tf.t[idx], x_all[idx], y_all[idx], ded_ids)
+        extra["level"] = "dedicated"
+        effort = pd.concat([effort, extra], ignore_index=True)
+    return tracks, effort
+
+
+def uncovered_streets(
+    streets: npt.NDArray[np.object_],
+    tracks: npt.NDArray[np.object_],
+    *,
+    distance: float = COVER_STREET_M,
+    step: float = SAMPLE_STEP_M,
+) -> tuple[npt.NDArray[np.object_], FloatArray]:
+    """The parts of each street farther than ``distance`` from every track, and each
+    street's covered length (metric CRS).
+
+    Each street is sampled every ``step`` metres and a sample is covered when a track
+    segment passes within ``distance`` (an STRtree of the tracks' two-point segments, exact
+    distances). Buffering and unioning whole tracks gives the same answer to within a step
+    but took 5 s for a demo day against 0.3 s here.
+    """
+    n = len(streets)
+    if n == 0:
+        return np.empty(0, dtype=object), np.empty(0)
+    lengths = shapely.length(streets)
+    counts = np.maximum(np.ceil(lengths / step).astype(np.int64), 1) + 1
+    owner = np.repeat(np.arange(n), counts)
+    first = np.r_[0, np.cumsum(counts)[:-1]]
+    k = np.arange(len(owner)) - np.repeat(first, counts)
+    along = k / np.repeat(counts - 1, counts) * np.repeat(lengths, counts)
+    samples = shapely.line_interpolate_point(streets[owner], along)
+    covered = np.zeros(len(samples), dtype=bool)
+    segments = _segments(tracks)
+    if len(segments):
+        hit, _ = shapely.STRtree(segments).query(samples, predicate="dwithin", distance=distance)
+        covered[hit] = True
+    # covered length: each gap between consecutive samples of a street, weighted by its ends
+    same = owner[1:] == owner[:-1]
+    gap = np.diff(along)[same]
+    weight = (covered[1:].astype(float) + covered[:-1])[same] / 2.0
+    covered_len = np.bincount(owner[1:][same], weights=gap * weight, minlength=n)
+    out = np.empty(n, dtype=object)
+    xy = shapely.get_coordinates(samples)
+    run_start = np.r_[True, (owner[1:] != owner[:-1]) | (covered[1:] != covered[:-1])]
+    run_id = np.cumsum(run_start) - 1
+    out[:] = [shapely.LineString()] * n
+    # runs of uncovered samples, as lines (vectorised grouping)
+    unc = np.flatnonzero(~covered)
+    if len(unc):
+        runs = run_id[unc]
+        cuts = np.flatnonzero(np.r_[True, runs[1:] != runs[:-1]])
+        pieces: dict[int, list] = {}
+        for a, b in itertools.pairwise([*cuts.tolist(), len(unc)]):
+            sel = unc[a:b]
+            if len(sel) < 2:
+                continue
+            pieces.setdefault(int(owner[sel[0]]), []).append(shapely.LineString(xy[sel]))
+        for i, parts in pieces.items():
+            out[i] = parts[0] if len(parts) == 1 else shapely.MultiLineString(parts)
+    return out, np.minimum(covered_len, lengths)
+
+
+def _segments(tracks: npt.NDArray[np.object_]) -> npt.NDArray[np.object_]:
+    """Every two-point segment of the tracks' lines."""
+    if len(tracks) == 0:
+        return np.empty(0, dtype=object)
+    parts = shapely.get_parts(np.asarray(tracks, dtype=object))
+    xy, part = shapely.get_coordinates(parts, return_index=True)
+    same = part[1:] == part[:-1]
+    a, b = xy[:-1][same], xy[1:][same]
+    return shapely.linestrings(np.stack([a, b], axis=1))
