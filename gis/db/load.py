@@ -66,9 +66,17 @@ def loaded_district(session: Session) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else (json.loads(value) if value else None)
 
 
+NULL_MARK = "\\N"
+
+
 def _copy(session: Session, sql: str, frame: pd.DataFrame) -> None:
+    """COPY a frame in CSV; missing values travel as ``\\N`` and are declared as NULL, so an
+    empty string stays an empty string and a missing address is NULL, not the text ``\\N``."""
+    if "FORMAT csv)" not in sql:
+        raise ValueError(f"expected a COPY ... WITH (FORMAT csv) statement, got {sql!r}")
+    sql = sql.replace("FORMAT csv)", "FORMAT csv, NULL '\\N')")
     buf = io.StringIO()
-    frame.to_csv(buf, index=False, header=False, na_rep="\\N")
+    frame.to_csv(buf, index=False, header=False, na_rep=NULL_MARK)
     buf.seek(0)
     raw = session.connection().connection.driver_connection
     with raw.cursor() as cur, cur.copy(sql) as copy:
