@@ -13,6 +13,7 @@ from api.routes import (
     dashboards,
     docs,
     exchange,
+    field,
     geocode,
     grids,
     hotspots,
@@ -20,6 +21,7 @@ from api.routes import (
     ogc,
     open311,
     pages,
+    party,
     residents,
     stations,
     tracks,
@@ -56,6 +58,8 @@ def create_app() -> FastAPI:
     app.include_router(open311.router)
     app.include_router(community.router)
     app.include_router(residents.router)
+    app.include_router(field.router)
+    app.include_router(party.router)
     app.include_router(ogc.router)
     app.include_router(pages.router)
     app.include_router(dashboards.router)

@@ -9,38 +9,51 @@ from datetime import date
 from typing import Annotated, Any, Literal
 
 import geopandas as gpd
+import pandas as pd
 import shapely
-from fastapi import APIRouter, Header, Query, Response, status
-from fastapi.responses import PlainTextResponse
+from fastapi import APIRouter, Header, HTTPException, Query, Response, status
+from fastapi.responses import HTMLResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 
 from api.deps import ClockDep, SessionDep
-from api.security import allow
-from gis.access import ROLES
+from api.security import PrincipalDep, allow
+from gis.access import RESIDENT, ROLES, Principal
 from gis.crs import check_lonlat, to_wgs84
+from gis.db.queries.buildings import building_point
 from gis.db.queries.community import (
+    add_project,
     add_reward,
     add_volunteer,
     add_wish,
     balance,
+    get_project,
     get_wish,
     helpers_frame,
     leaderboard,
     ledger,
+    list_projects,
+    list_volunteers,
     list_wishes,
+    micro_grids_frame,
+    open_wishes_frame,
+    points_rules,
+    project_step,
     redeem,
+    resident_wishes,
+    set_points_rules,
+    wish_owner,
     wish_place,
     wish_stats,
     wish_step,
 )
 from gis.db.queries.network import load_network
 from gis.matching import match_helpers
-from gis.volunteering import PointsRules
+from gis.volunteering import rules_from_dict, rules_to_dict
+from maps.community import STAT_COLUMNS, build_needs_page
 
 router = APIRouter(tags=["community"])
 OFFICE = ("admin", "dispatcher", "community")
 FIELD = ("admin", "dispatcher", "community", "patroller")
-RULES = PointsRules()
 
 
 class VolunteerIn(BaseModel):
@@ -173,7 +186,7 @@ def post_wish_step(
         wish_id,
         body.to,
         now=clock(),
-        rules=RULES,
+        rules=points_rules(session),
         volunteer_id=body.volunteer_id,
         hours=body.hours,
         rating=body.rating,
@@ -185,14 +198,12 @@ def post_wish_step(
             summary="Open needs, time to claim and fulfil, volunteer hours")  # fmt: skip
 def get_wish_stats(
     session: SessionDep,
-    by: Literal["community", "micro"] = "community",
+    by: Literal["street", "community", "grid", "micro"] = "community",
     format_: Annotated[Literal["json", "csv"], Query(alias="format")] = "json",
 ) -> Any:
     """The leadership view of the service lists, per community or micro grid."""
     rows = wish_stats(session, by=by)
     if format_ == "csv":
-        import pandas as pd
-
         return PlainTextResponse(
             pd.DataFrame(rows).to_csv(index=False),
             media_type="text/csv; charset=utf-8",
@@ -266,3 +277,208 @@ def get_leaderboard(
 ) -> list[dict[str, Any]]:
     """The top volunteers of each community (or 三级 grid) by points."""
     return leaderboard(session, by=by, limit=limit)
+
+
+# ---------------------------------------------------------------------------------- 资源清单
+
+OFFICE_READERS = ("admin", "dispatcher", "community")
+
+
+@router.get("/volunteers", dependencies=[allow(*ROLES)],
+            summary="The resource list (资源清单)")  # fmt: skip
+def get_volunteers(
+    session: SessionDep,
+    who: PrincipalDep,
+    kind: Literal["volunteer", "party_member", "resident_unit", "company"] | None = None,
+    skill: Annotated[str | None, Query(max_length=40)] = None,
+    personal: Annotated[bool, Query(description="phone numbers (office roles)")] = False,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> list[dict[str, Any]]:
+    """Skills, hours per week and home grid of each helper; a grid worker or community
+    account sees those living in their grids. Phone numbers only with ``personal`` for
+    the office roles."""
+    if personal and who.role not in OFFICE_READERS:
+        raise HTTPException(403, f"role {who.role!r} may not read volunteers' phone numbers")
+    grid_ids = None if who.grid_ids is None else sorted(who.grid_ids)
+    return list_volunteers(
+        session, kind=kind, skill=skill, grid_ids=grid_ids, personal=personal, limit=limit,
+        offset=offset,
+    )  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------- 项目清单
+
+
+class ProjectIn(BaseModel):
+    """A community project (项目清单): name, community (code), dates."""
+
+    name: str = Field(min_length=1, max_length=200)
+    community_code: str = Field(pattern="^[0-9]{1,20}$")
+    description: str | None = Field(default=None, max_length=4000)
+    starts: date | None = None
+    ends: date | None = None
+
+
+class ProjectStep(BaseModel):
+    """planned → running → done."""
+
+    to: Literal["running", "done"]
+
+
+def _community_scope(who: Principal, community_id: int | None) -> None:
+    if not who.in_scope(community_id):
+        raise HTTPException(404, "no such project")
+
+
+@router.post("/projects", status_code=201, dependencies=[allow(*OFFICE)],
+             summary="Add a community project (项目清单)")  # fmt: skip
+def post_project(body: ProjectIn, session: SessionDep, who: PrincipalDep) -> dict[str, Any]:
+    """A new project, planned; a community account adds only its own community's."""
+    row = add_project(
+        session, name=body.name, community_code=body.community_code,
+        description=body.description, starts=body.starts, ends=body.ends,
+    )  # fmt: skip
+    if not who.in_scope(row["community_id"]):
+        raise HTTPException(403, "a community account adds projects of its own community only")
+    return row
+
+
+@router.get("/projects", dependencies=[allow(*ROLES)], summary="Community projects")
+def get_projects(
+    session: SessionDep,
+    who: PrincipalDep,
+    status_: Annotated[Literal["planned", "running", "done"] | None, Query(alias="status")] = None,
+) -> list[dict[str, Any]]:
+    """Every project (a scoped role: those of its communities), by community and start."""
+    scope = None if who.grid_ids is None else sorted(who.grid_ids)
+    return list_projects(session, status=status_, community_ids=scope)
+
+
+@router.post("/projects/{project_id}/steps", dependencies=[allow(*OFFICE)],
+             summary="Start or finish a project")  # fmt: skip
+def post_project_step(
+    project_id: int, body: ProjectStep, session: SessionDep, who: PrincipalDep
+) -> dict[str, Any]:
+    """planned → running → done (or planned → done); anything else is a 422."""
+    _community_scope(who, get_project(session, project_id)["community_id"])
+    return project_step(session, project_id, body.to)
+
+
+# ---------------------------------------------------------------------------------- rules
+
+
+@router.get("/points/rules", dependencies=[allow(*ROLES)], summary="The points rules in force")
+def get_points_rules(session: SessionDep) -> dict[str, Any]:
+    """Points per confirmed service hour, bonus per completed wish, bonus by rating, the cap
+    on the hours one service counts."""
+    return rules_to_dict(points_rules(session))
+
+
+@router.put("/points/rules", dependencies=[allow("admin")],
+            summary="Set the points rules (the office's configuration)")  # fmt: skip
+def put_points_rules(body: dict[str, Any], session: SessionDep) -> dict[str, Any]:
+    """Applies to services confirmed from now on; the ledger keeps what was paid."""
+    rules = rules_from_dict(body)
+    set_points_rules(session, rules)
+    return rules_to_dict(rules)
+
+
+# ---------------------------------------------------------------------------------- map
+
+
+@router.get("/maps/community", response_class=HTMLResponse,
+            dependencies=[allow("admin", "leader", "dispatcher", "community")],
+            summary="Leadership view: open needs by grid, time to claim and fulfil")  # fmt: skip
+def community_page(session: SessionDep, who: PrincipalDep) -> HTMLResponse:
+    """Micro grids coloured by open needs, each need a dot, the medians and volunteer hours
+    per grid in the tooltips, the totals, and the CSV export linked. A community account
+    sees its own community."""
+    scope = None if who.grid_ids is None else sorted(who.grid_ids)
+    grids = micro_grids_frame(session, scope)
+    columns = ["code", "name", *STAT_COLUMNS]
+    stats = pd.DataFrame(wish_stats(session, by="micro", grid_ids=scope), columns=columns)
+    overall = wish_stats(session, by="street", grid_ids=scope)
+    totals: dict[str, float] = dict.fromkeys(STAT_COLUMNS, 0.0)
+    if overall:
+        totals = {c: overall[0][c] for c in STAT_COLUMNS}
+        totals["volunteer_hours"] = float(totals["volunteer_hours"] or 0)
+    page = build_needs_page(grids, stats.drop(columns="name"), open_wishes_frame(session, scope),
+                            totals)  # fmt: skip
+    return HTMLResponse(page)
+
+
+# ---------------------------------------------------------------------------------- residents
+
+
+class ResidentWishIn(BaseModel):
+    """A resident's own need or small wish, at their building (from the QR code) or a point."""
+
+    kind: Literal["need", "wish"] = "wish"
+    category: str = Field(min_length=1, max_length=32, examples=["代购", "陪诊", "维修"])
+    text: str = Field(min_length=1, max_length=1000)
+    building_id: int | None = Field(default=None, ge=1)
+    lon: float | None = None
+    lat: float | None = None
+    crs: str = "wgs84"
+    wanted_by: date | None = None
+
+
+class ResidentConfirm(BaseModel):
+    """The resident confirms the help they got (评单), 1–5."""
+
+    rating: int = Field(ge=1, le=5)
+
+
+@router.post("/resident/wishes", status_code=201, summary="A resident posts a need or wish")
+def post_resident_wish(
+    body: ResidentWishIn,
+    who: Annotated[Principal, allow(RESIDENT)],
+    session: SessionDep,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(max_length=100)] = None,
+) -> dict[str, Any]:
+    """Signed in with the one-time code; the wish is placed at the building of the QR code
+    (or a point) and remembered as theirs. A retry with the same key returns the first."""
+    if body.building_id is not None:
+        lon, lat = building_point(session, body.building_id)
+    elif body.lon is not None and body.lat is not None:
+        lon, lat = _point(body.lon, body.lat, body.crs)
+    else:
+        raise HTTPException(422, "give the building (building_id) or a point (lon, lat)")
+    key = who.subject or ""
+    row, created = add_wish(
+        session, kind=body.kind, category=body.category, text_=body.text, lon=lon, lat=lat,
+        posted_by="居民", wanted_by=body.wanted_by, resident_key=key,
+        idempotency_key=f"resident:{key[:16]}:{idempotency_key}" if idempotency_key else None,
+    )  # fmt: skip
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return row
+
+
+@router.get("/resident/wishes", summary="A resident's own needs and wishes")
+def get_resident_wishes(
+    who: Annotated[Principal, allow(RESIDENT)], session: SessionDep
+) -> list[dict[str, Any]]:
+    """Only the wishes posted with this phone number, with who claimed them."""
+    return resident_wishes(session, who.subject or "")
+
+
+@router.post("/resident/wishes/{wish_id}/confirm", summary="The resident confirms (评单)")
+def post_resident_confirm(
+    wish_id: int,
+    body: ResidentConfirm,
+    who: Annotated[Principal, allow(RESIDENT)],
+    session: SessionDep,
+    clock: ClockDep,
+) -> dict[str, Any]:
+    """Confirm a done wish of one's own with a rating: the volunteer is paid by the office's
+    rules, once. Someone else's wish is a 404."""
+    if not who.subject or wish_owner(session, wish_id) != who.subject:
+        raise HTTPException(404, f"wish {wish_id} does not exist")
+    row, paid = wish_step(
+        session, wish_id, "confirmed", now=clock(), rules=points_rules(session),
+        rating=body.rating,
+    )  # fmt: skip
+    return {**row, "points_paid": paid}

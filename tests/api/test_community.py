@@ -3,6 +3,8 @@ append-only, concurrent redemptions never overspend; leaderboards."""
 
 from __future__ import annotations
 
+import csv
+import io
 import threading
 import uuid
 
@@ -174,3 +176,199 @@ def test_matches_are_by_walking_distance_on_the_district_network(client, session
     for m in got:
         assert m["walk_m"] >= m["straight_m"] - 1.0  # a walk is never shorter than the line
     assert client.get("/wishes/999999/matches").status_code == 404
+
+
+# ------------------------------------------------------------------- 资源清单, 项目清单, rules, map
+
+
+def _token_for(session: Session, role: str, **kw) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    from api.security import create_token, hash_password
+    from gis.db.queries.users import add_user
+
+    uid = add_user(session, username=f"{role}-{uuid.uuid4().hex[:6]}",
+                   password_hash=hash_password("x" * 10), role=role, **kw)  # fmt: skip
+    return {"Authorization": f"Bearer {create_token(uid, role)}"}
+
+
+def _communities(session: Session) -> list[tuple[int, str]]:
+    return [
+        (int(r[0]), str(r[1]))
+        for r in session.execute(
+            text("SELECT id, code FROM grids WHERE level = 'community' ORDER BY code")
+        ).all()
+    ]
+
+
+def test_resource_list_of_volunteers_units_and_companies(client, session: Session) -> None:
+    lon, lat = _inside(session)
+    made = {}
+    for name, kind, skills in [
+        ("阳光物业", "resident_unit", ["维修", "保洁"]),
+        ("顺达快修", "company", ["维修"]),
+        ("钱党员", "party_member", ["陪诊"]),
+        ("孙志愿者", "volunteer", ["代购"]),
+    ]:
+        body = {"name": name, "kind": kind, "skills": skills, "phone": "13900001111",
+                "hours_per_week": 4, "lon": lon, "lat": lat}  # fmt: skip
+        made[name] = client.post("/volunteers", json=body).json()["id"]
+    companies = client.get("/volunteers", params={"kind": "company"}).json()
+    assert {v["name"] for v in companies} == {"顺达快修"}
+    assert companies[0]["home_micro_code"] is not None and companies[0]["community_code"]
+    assert "phone" not in companies[0]  # personal data only on request
+    fixers = {v["name"] for v in client.get("/volunteers", params={"skill": "维修"}).json()}
+    assert fixers == {"阳光物业", "顺达快修"}
+    units = client.get("/volunteers", params={"kind": "resident_unit", "personal": True}).json()
+    assert units[0]["phone"] == "13900001111" and units[0]["hours_per_week"] == 4
+    staff_id = session.execute(
+        text("SELECT staff_id FROM staff_grids ORDER BY grid_id DESC LIMIT 1")
+    ).scalar_one()
+    patrol = _token_for(session, "patroller", staff_id=staff_id)
+    assert client.get("/volunteers", params={"personal": True}, headers=patrol).status_code == 403
+    mine = client.get("/volunteers", headers=patrol).json()
+    scope = set(
+        session.execute(
+            text(
+                "WITH RECURSIVE t AS (SELECT grid_id AS id FROM staff_grids WHERE staff_id = :s "
+                "UNION SELECT g.id FROM grids g JOIN t ON g.parent_id = t.id) "
+                "SELECT code FROM grids WHERE id IN (SELECT id FROM t)"
+            ),
+            {"s": staff_id},
+        ).scalars()
+    )
+    assert all(v["home_micro_code"] in scope for v in mine)
+    assert client.get("/volunteers", params={"kind": "robot"}).status_code == 422
+
+
+def test_projects_list_and_steps(client, session: Session) -> None:
+    (cid, code), (_other_id, other_code) = _communities(session)[:2]
+    body = {"name": "老旧小区加装电梯", "community_code": code, "starts": "2026-03-01",
+            "ends": "2026-10-31", "description": "3栋加装电梯"}  # fmt: skip
+    made = client.post("/projects", json=body)
+    assert made.status_code == 201 and made.json()["status"] == "planned"
+    pid = made.json()["id"]
+    assert made.json()["community_code"] == code
+    assert client.post("/projects", json={**body, "community_code": "999"}).status_code == 404
+    bad = client.post("/projects", json={**body, "ends": "2026-01-01"})
+    assert bad.status_code == 422 and "before it starts" in bad.json()["detail"]
+    other = client.post(
+        "/projects", json={**body, "name": "口袋公园", "community_code": other_code}
+    )
+    codes = [p["community_code"] for p in client.get("/projects").json()]
+    assert codes == sorted(codes) and {code, other_code} <= set(codes)
+    assert (
+        client.post(f"/projects/{pid}/steps", json={"to": "running"}).json()["status"] == "running"
+    )
+    assert client.post(f"/projects/{pid}/steps", json={"to": "done"}).json()["status"] == "done"
+    again = client.post(f"/projects/{pid}/steps", json={"to": "running"})
+    assert again.status_code == 422 and "cannot become running" in again.json()["detail"]
+    assert client.post("/projects/999999/steps", json={"to": "done"}).status_code == 404
+    running = client.get("/projects", params={"status": "done"}).json()
+    assert [p["id"] for p in running] == [pid]
+    # a community account sees and moves only its own community's projects
+    mine = _token_for(session, "community", community_code=code)
+    seen = {p["id"] for p in client.get("/projects", headers=mine).json()}
+    assert pid in seen and other.json()["id"] not in seen
+    step = client.post(
+        f"/projects/{other.json()['id']}/steps", json={"to": "running"}, headers=mine
+    )
+    assert step.status_code == 404
+    theirs = client.post("/projects", json={**body, "community_code": other_code}, headers=mine)
+    assert theirs.status_code == 403
+    assert cid
+
+
+def test_points_rules_are_configured_by_the_office(client, session: Session) -> None:
+    assert client.get("/points/rules").json() == {
+        "per_hour": 10, "wish_bonus": 5, "rating_bonus": {"4": 1, "5": 3}, "max_hours": 8.0,
+    }  # fmt: skip
+    rules = {"per_hour": 20, "wish_bonus": 0, "rating_bonus": {"5": 10}, "max_hours": 4}
+    assert client.put("/points/rules", json=rules).status_code == 200
+    for bad in ({"per_hour": -1}, {"per_hour": 1.5}, {"bonus": 3}, {"rating_bonus": {"6": 1}},
+                {"max_hours": 0}, {"max_hours": "8"}):  # fmt: skip
+        r = client.put("/points/rules", json=bad)
+        assert r.status_code == 422, bad
+    assert client.get("/points/rules").json()["per_hour"] == 20  # the bad ones changed nothing
+    lon, lat = _inside(session)
+    vol = client.post("/volunteers", json={"name": "周党员", "kind": "party_member"}).json()["id"]
+    wid = client.post("/wishes", json={"category": "陪诊", "text": "陪老人看病",
+                                       "lon": lon, "lat": lat}).json()["id"]  # fmt: skip
+    client.post(f"/wishes/{wid}/steps", json={"to": "claimed", "volunteer_id": vol})
+    client.post(f"/wishes/{wid}/steps", json={"to": "done", "hours": 6})
+    paid = client.post(f"/wishes/{wid}/steps", json={"to": "confirmed", "rating": 5}).json()
+    assert paid["points_paid"] == 4 * 20 + 0 + 10  # hours capped at 4 by the new rules
+    community = _token_for(session, "community", community_code=_communities(session)[0][1])
+    assert client.put("/points/rules", json=rules, headers=community).status_code == 403
+
+
+def test_leadership_view_by_grid_with_csv_and_map(client, session: Session) -> None:
+    lon, lat = _inside(session)
+    vol = client.post("/volunteers", json={"name": "吴志愿者", "kind": "volunteer"}).json()["id"]
+    ids = [
+        client.post(
+            "/wishes",
+            json={"category": c, "text": t, "lon": lon, "lat": lat, "wanted_by": "2026-12-31"},
+        ).json()["id"]
+        for c, t in (("代购", "买米"), ("维修", "修灯"), ("陪诊", "看牙"))
+    ]
+    client.post(f"/wishes/{ids[0]}/steps", json={"to": "claimed", "volunteer_id": vol})
+    client.post(f"/wishes/{ids[0]}/steps", json={"to": "done", "hours": 2})
+    micro = session.execute(
+        text("SELECT g.code, p.code FROM grids g JOIN grids p ON p.id = g.parent_id "
+             "WHERE g.id = wangge_locate(ST_SetSRID(ST_MakePoint(:x, :y), 4326), 'micro')"),
+        {"x": lon, "y": lat},
+    ).one()  # fmt: skip
+    by_grid = {r["code"]: r for r in client.get("/wishes/stats", params={"by": "grid"}).json()}
+    mine = by_grid[micro[1]]  # the 三级 grid above the wishes' micro grid
+    assert (mine["open"], mine["done"], mine["volunteer_hours"]) == (2, 1, 2.0)
+    assert mine["median_hours_to_claim"] is not None and mine["median_hours_to_fulfil"] is not None
+    street = client.get("/wishes/stats", params={"by": "street"}).json()
+    assert len(street) == 1 and street[0]["open"] == 2
+    sheet = client.get("/wishes/stats", params={"by": "grid", "format": "csv"})
+    rows = list(csv.DictReader(io.StringIO(sheet.text)))
+    assert {r["code"]: int(r["open"]) for r in rows}[micro[1]] == 2
+    assert "median_hours_to_fulfil" in rows[0] and "volunteer_hours" in rows[0]
+    page = client.get("/maps/community")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "待认领 2" in page.text and "买米" not in page.text  # no free text on the map
+    assert f"#{ids[1]} 微心愿 · 维修 · 待认领" in page.text and micro[0] in page.text
+    assert 'href="/wishes/stats?by=micro&amp;format=csv"' in page.text
+    patrol = _token_for(session, "patroller", staff_id=session.execute(
+        text("SELECT staff_id FROM staff_grids LIMIT 1")).scalar_one())  # fmt: skip
+    assert client.get("/maps/community", headers=patrol).status_code == 403
+
+
+def test_a_resident_posts_a_wish_and_confirms_it(client, session: Session) -> None:
+    from api.security import create_token
+
+    def resident(key: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {create_token(f'resident:{key}', 'resident')}"}
+
+    alice, bob = resident("a" * 64), resident("b" * 64)
+    building = session.execute(text("SELECT id FROM buildings ORDER BY id LIMIT 1")).scalar_one()
+    body = {"category": "代购", "text": "腿脚不便，请帮忙买菜", "building_id": building}
+    retry = {**alice, "Idempotency-Key": "wish-retry-1"}
+    first = client.post("/resident/wishes", json=body, headers=retry)
+    assert first.status_code == 201 and first.json()["micro_code"] is not None
+    again = client.post("/resident/wishes", json=body, headers=retry)
+    assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
+    wid = first.json()["id"]
+    assert first.json()["posted_by"] == "居民" and "resident_key" not in first.json()
+    assert [w["id"] for w in client.get("/resident/wishes", headers=alice).json()] == [wid]
+    assert client.get("/resident/wishes", headers=bob).json() == []
+    assert client.post("/resident/wishes", json={**body, "building_id": None},
+                       headers=alice).status_code == 422  # fmt: skip
+    assert client.get("/wishes", headers=alice).status_code == 403  # not the office's list
+    # a party member claims it (诺单) and does it; only the resident who posted it confirms
+    vol = client.post("/volunteers", json={"name": "郑党员", "kind": "party_member"}).json()["id"]
+    client.post(f"/wishes/{wid}/steps", json={"to": "claimed", "volunteer_id": vol})
+    early = client.post(f"/resident/wishes/{wid}/confirm", json={"rating": 5}, headers=alice)
+    assert early.status_code == 422  # not done yet
+    client.post(f"/wishes/{wid}/steps", json={"to": "done", "hours": 1})
+    other = client.post(f"/resident/wishes/{wid}/confirm", json={"rating": 1}, headers=bob)
+    assert other.status_code == 404
+    done = client.post(f"/resident/wishes/{wid}/confirm", json={"rating": 5}, headers=alice)
+    assert done.status_code == 200 and done.json()["points_paid"] == 10 + 5 + 3
+    twice = client.post(f"/resident/wishes/{wid}/confirm", json={"rating": 5}, headers=alice)
+    assert twice.status_code == 422
+    assert client.get(f"/volunteers/{vol}/points").json()["balance"] == 18
+    assert client.get("/resident/wishes", headers=alice).json()[0]["status"] == "confirmed"

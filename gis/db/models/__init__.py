@@ -10,6 +10,7 @@ from gis.db.models.community import PointsEntry, Project, Reward, Volunteer, Wis
 from gis.db.models.district import Building, Grid, Road, Staff, Station, staff_grids
 from gis.db.models.incidents import Incident, IncidentEvent, IncidentPhoto
 from gis.db.models.network import *  # noqa: F403  (service-circle network tables)
+from gis.db.models.party import PartyLink, PartyVisit
 from gis.db.models.planning import *  # noqa: F403  (grid versions and audit)
 from gis.db.models.tracks import (
     HouseholdVisit,
@@ -35,6 +36,8 @@ __all__ = [
     "KeyHousehold",
     "KeyHouseholdPerson",
     "Meta",
+    "PartyLink",
+    "PartyVisit",
     "PatrolTrack",
     "PointsEntry",
     "Project",

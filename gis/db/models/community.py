@@ -77,6 +77,8 @@ class Wish(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
     created_at: Mapped[datetime] = mapped_column(_TS, server_default=func.now())
     geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=False), nullable=True)
+    # the keyed hash of the phone of a resident who posted it themselves (migration 0011)
+    resident_key: Mapped[str | None] = mapped_column(String(64), index=True)
 
     __table_args__ = (
         CheckConstraint(_in("kind", WISH_KINDS), name="kind"),

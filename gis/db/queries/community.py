@@ -84,17 +84,21 @@ def add_wish(
     posted_by: str | None = None,
     wanted_by: date | None = None,
     idempotency_key: str | None = None,
+    resident_key: str | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Post a need or small wish; placed in its micro grid and community. A repeated
-    idempotency key returns the stored wish with ``created=False``."""
+    idempotency key returns the stored wish with ``created=False``. ``resident_key``: the
+    resident who posted it themselves (only they see it in their list)."""
     new_id = session.execute(
         text(
             """
             INSERT INTO wishes (kind, category, text, address, posted_by, wanted_by,
-                                idempotency_key, geom, micro_grid_id, community_id)
+                                idempotency_key, geom, micro_grid_id, community_id,
+                                resident_key)
             SELECT :kind, :category, :text, :address, :posted_by, :wanted_by, :key, p,
                    CASE WHEN p IS NULL THEN NULL ELSE wangge_locate(p, 'micro') END,
-                   CASE WHEN p IS NULL THEN NULL ELSE wangge_locate(p, 'community') END
+                   CASE WHEN p IS NULL THEN NULL ELSE wangge_locate(p, 'community') END,
+                   :resident
             FROM (SELECT CASE WHEN CAST(:lon AS float8) IS NULL THEN NULL
                          ELSE ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) END AS p) s
             ON CONFLICT (idempotency_key) DO NOTHING
@@ -111,6 +115,7 @@ def add_wish(
             "key": idempotency_key,
             "lon": lon,
             "lat": lat,
+            "resident": resident_key,
         },
     ).scalar_one_or_none()
     if new_id is None:
@@ -328,12 +333,20 @@ def leaderboard(session: Session, *, by: str, limit: int = 20) -> list[dict[str,
     return [dict(r) for r in rows if r["rank"] <= limit]
 
 
-def wish_stats(session: Session, *, by: str) -> list[dict[str, Any]]:
+def wish_stats(
+    session: Session, *, by: str, grid_ids: list[int] | None = None
+) -> list[dict[str, Any]]:
     """Per community or micro grid: open needs, claimed, done, confirmed; median hours to
-    claim and to fulfil; volunteer hours given (the leadership view of the service lists)."""
-    column = {"community": "w.community_id", "micro": "w.micro_grid_id"}.get(by)
+    claim and to fulfil; volunteer hours given (the leadership view of the service lists).
+    ``grid_ids`` limits it to wishes in those micro grids (a scoped role's)."""
+    column = {
+        "community": "w.community_id",
+        "grid": "(SELECT m.parent_id FROM grids m WHERE m.id = w.micro_grid_id)",  # 三级网格
+        "micro": "w.micro_grid_id",
+        "street": "(SELECT c.parent_id FROM grids c WHERE c.id = w.community_id)",
+    }.get(by)
     if column is None:
-        raise GisError(f"wish statistics by community or micro, not {by!r}")
+        raise GisError(f"wish statistics by street, community, grid or micro, not {by!r}")
     rows = session.execute(
         text(
             f"""
@@ -351,9 +364,11 @@ def wish_stats(session: Session, *, by: str) -> list[dict[str, Any]]:
                    COALESCE(sum(w.hours) FILTER (WHERE w.status IN ('done', 'confirmed')), 0)
                      AS volunteer_hours
             FROM wishes w LEFT JOIN grids g ON g.id = {column}
+            WHERE CAST(:g AS int[]) IS NULL OR w.micro_grid_id = ANY(:g)
             GROUP BY g.code, g.name ORDER BY g.code
             """
-        )
+        ),
+        {"g": grid_ids},
     ).mappings()
     out = []
     for r in rows:
@@ -388,3 +403,209 @@ def wish_place(session: Session, wish_id: int) -> tuple[float, float, int | None
     if row[0] is None:
         raise GisError(f"wish {wish_id} has no place to match from")
     return float(row[0]), float(row[1]), row[2], str(row[3])
+
+
+# ---------------------------------------------------------------------------------- 资源清单
+
+
+def list_volunteers(
+    session: Session,
+    *,
+    kind: str | None = None,
+    skill: str | None = None,
+    grid_ids: list[int] | None = None,
+    personal: bool = False,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    """The resource list: volunteers, party members, resident units and companies with their
+    skills, hours and home grid; phone numbers only with ``personal``."""
+    phone = "v.phone, " if personal else ""
+    rows = session.execute(
+        text(
+            f"""
+            SELECT v.id, v.name, v.kind, {phone}v.skills, v.hours_per_week,
+                   m.code AS home_micro_code, m.name AS home_micro_name,
+                   c.code AS community_code, ST_X(v.geom) AS lon, ST_Y(v.geom) AS lat
+            FROM volunteers v
+            LEFT JOIN grids m ON m.id = v.home_grid_id
+            LEFT JOIN grids c ON c.id = wangge_locate(v.geom, 'community')
+            WHERE (CAST(:kind AS text) IS NULL OR v.kind = :kind)
+              AND (CAST(:skill AS text) IS NULL
+                   OR EXISTS (SELECT 1 FROM json_array_elements_text(v.skills) s
+                              WHERE s = :skill))
+              AND (CAST(:g AS int[]) IS NULL OR v.home_grid_id = ANY(:g))
+            ORDER BY v.id LIMIT :limit OFFSET :offset
+            """
+        ),
+        {"kind": kind, "skill": skill, "g": grid_ids, "limit": limit, "offset": offset},
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+# ---------------------------------------------------------------------------------- 项目清单
+
+_PROJECT = """
+    SELECT p.id, p.name, p.description, p.status, p.starts, p.ends, p.community_id,
+           g.code AS community_code, g.name AS community_name
+    FROM projects p LEFT JOIN grids g ON g.id = p.community_id
+"""
+
+
+def add_project(
+    session: Session,
+    *,
+    name: str,
+    community_code: str,
+    description: str | None = None,
+    starts: date | None = None,
+    ends: date | None = None,
+) -> dict[str, Any]:
+    """A new community project (planned) in a community named by its code."""
+    if starts and ends and ends < starts:
+        raise GisError(f"a project cannot end ({ends}) before it starts ({starts})")
+    community = session.execute(
+        text("SELECT id FROM grids WHERE code = :c AND level = 'community'"),
+        {"c": community_code},
+    ).scalar_one_or_none()
+    if community is None:
+        raise NotFoundError(f"no community with code {community_code}")
+    new_id = session.execute(
+        text(
+            "INSERT INTO projects (name, community_id, description, status, starts, ends) "
+            "VALUES (:n, :c, :d, 'planned', :s, :e) RETURNING id"
+        ),
+        {"n": name, "c": community, "d": description, "s": starts, "e": ends},
+    ).scalar_one()
+    return get_project(session, int(new_id))
+
+
+def get_project(session: Session, project_id: int) -> dict[str, Any]:
+    """One project with its community."""
+    row = session.execute(text(_PROJECT + " WHERE p.id = :i"), {"i": project_id}).mappings()
+    found = row.first()
+    if found is None:
+        raise NotFoundError(f"project {project_id} does not exist")
+    return dict(found)
+
+
+def list_projects(
+    session: Session, *, status: str | None = None, community_ids: list[int] | None = None
+) -> list[dict[str, Any]]:
+    """Projects, by community then start date."""
+    rows = session.execute(
+        text(
+            _PROJECT
+            + """
+            WHERE (CAST(:s AS text) IS NULL OR p.status = :s)
+              AND (CAST(:c AS int[]) IS NULL OR p.community_id = ANY(:c))
+            ORDER BY g.code, p.starts NULLS LAST, p.id
+            """
+        ),
+        {"s": status, "c": community_ids},
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def project_step(session: Session, project_id: int, target: str) -> dict[str, Any]:
+    """Move a project on (planned → running → done), checked under a row lock."""
+    from gis.volunteering import check_project_step
+
+    current = session.execute(
+        text("SELECT status FROM projects WHERE id = :i FOR UPDATE"), {"i": project_id}
+    ).scalar_one_or_none()
+    if current is None:
+        raise NotFoundError(f"project {project_id} does not exist")
+    check_project_step(current, target)
+    session.execute(
+        text("UPDATE projects SET status = :s WHERE id = :i"), {"s": target, "i": project_id}
+    )
+    return get_project(session, project_id)
+
+
+# ---------------------------------------------------------------------------------- rules
+
+RULES_KEY = "points_rules"
+
+
+def points_rules(session: Session) -> PointsRules:
+    """The office's points rules (``wangge_meta``), or the defaults if none were set."""
+    from gis.volunteering import rules_from_dict
+
+    stored = session.execute(
+        text("SELECT value FROM wangge_meta WHERE key = :k"), {"k": RULES_KEY}
+    ).scalar_one_or_none()
+    return PointsRules() if stored is None else rules_from_dict(dict(stored))
+
+
+def set_points_rules(session: Session, rules: PointsRules) -> None:
+    """Store the office's rules; they apply to services confirmed from now on (points
+    already in the ledger never change)."""
+    import json
+
+    from gis.volunteering import rules_to_dict
+
+    session.execute(
+        text(
+            "INSERT INTO wangge_meta (key, value) VALUES (:k, CAST(:v AS json)) "
+            "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()"
+        ),
+        {"k": RULES_KEY, "v": json.dumps(rules_to_dict(rules))},
+    )
+
+
+# ---------------------------------------------------------------------------------- map
+
+
+def open_wishes_frame(session: Session, grid_ids: list[int] | None = None) -> gpd.GeoDataFrame:
+    """Open and claimed needs and wishes with a place (WGS84), with hours waiting so far."""
+    result = session.execute(
+        text(
+            """
+            SELECT w.id, w.kind, w.category, w.status, w.wanted_by, g.code AS micro_code,
+                   round(extract(epoch FROM now() - w.created_at)::numeric / 3600, 1)
+                     AS hours_waiting,
+                   ST_AsBinary(w.geom) AS wkb
+            FROM wishes w LEFT JOIN grids g ON g.id = w.micro_grid_id
+            WHERE w.status IN ('open', 'claimed') AND w.geom IS NOT NULL
+              AND (CAST(:g AS int[]) IS NULL OR w.micro_grid_id = ANY(:g))
+            ORDER BY w.id
+            """
+        ),
+        {"g": grid_ids},
+    )
+    frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    geoms = shapely.from_wkb([bytes(b) for b in frame.pop("wkb")]) if len(frame) else []
+    if len(frame):
+        frame["hours_waiting"] = frame["hours_waiting"].astype(float)
+    return gpd.GeoDataFrame(frame, geometry=list(geoms), crs="EPSG:4326")
+
+
+def micro_grids_frame(session: Session, grid_ids: list[int] | None = None) -> gpd.GeoDataFrame:
+    """Micro grids (WGS84) with code and name, for the leadership map."""
+    result = session.execute(
+        text(
+            "SELECT id, code, name, ST_AsBinary(geom) AS wkb FROM grids WHERE level = 'micro' "
+            "AND (CAST(:g AS int[]) IS NULL OR id = ANY(:g)) ORDER BY code"
+        ),
+        {"g": grid_ids},
+    )
+    frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    geoms = shapely.from_wkb([bytes(b) for b in frame.pop("wkb")]) if len(frame) else []
+    return gpd.GeoDataFrame(frame, geometry=list(geoms), crs="EPSG:4326")
+
+
+def resident_wishes(session: Session, resident_key: str) -> list[dict[str, Any]]:
+    """The wishes a resident posted themselves, newest first."""
+    rows = session.execute(
+        text(_WISH + " WHERE w.resident_key = :k ORDER BY w.created_at DESC, w.id DESC"),
+        {"k": resident_key},
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def wish_owner(session: Session, wish_id: int) -> str | None:
+    """The resident key of a wish (None when a worker posted it)."""
+    return session.execute(
+        text("SELECT resident_key FROM wishes WHERE id = :i"), {"i": wish_id}
+    ).scalar_one_or_none()
