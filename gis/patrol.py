@@ -29,11 +29,16 @@ COVER_STREET_M = 20.0  # a street is covered where a cleaned track passed within
 COVER_BUILDING_M = 30.0  # a building is passed when a cleaned track came within this distance
 VISIT_RADIUS_M = 25.0  # a visit is a dwell within this distance of the household's building
 VISIT_MINUTES = 5.0  # ... lasting at least this long
-VISIT_MAX_GAP_S = 90.0  # fixes further apart than this (or far away in between) end a dwell
+VISIT_MAX_GAP_S = 90.0  # away from the door (fixes elsewhere) longer than this ends a dwell
+VISIT_MAX_SILENCE_S = 900.0  # no fix at all (indoors) for longer than this ends a dwell
 VISITS_PER_WEEK = 1  # 每周至少上门1次
 PATROL_MIN_MINUTES = 10.0  # a grid counts as patrolled on a day after this long inside it
 SAMPLE_STEP_M = 5.0  # streets are checked for coverage every this many metres
 ENTRY_MIN_S = 30.0  # a shorter stay in a grid is boundary flicker, not an entry
+
+
+EFFORT_COLUMNS = ["track", "grid", "distance_m", "seconds", "entries"]
+_EffortArrays = tuple[IntArray, IntArray, FloatArray, FloatArray, IntArray]
 
 
 def grid_effort(
@@ -54,20 +59,42 @@ def grid_effort(
     fixes in one grid is an entry unless it lasts under ``min_stay_s`` (GPS noise flicking
     across a boundary that runs along the street being walked), and two runs in the same grid
     separated only by such flicker are one entry. ``grid`` is -1 outside every grid.
-
-    Pure numpy (one ``bincount`` per measure): pandas' groupby cost 10x more per file.
     """
-    cols = ["track", "grid", "distance_m", "seconds", "entries"]
-    if len(t) == 0:
-        return pd.DataFrame(
-            {
-                c: np.empty(0, dtype=np.int64 if c in ("track", "grid", "entries") else float)
-                for c in cols
-            }
-        )
+    steps = _steps(track, segment, t, x, y)
+    return _effort_frame([_effort_arrays(track, t, grid, steps, min_stay_s)])
+
+
+_Steps = tuple[npt.NDArray[np.bool_], FloatArray, FloatArray]
+
+
+def _steps(
+    track: IntArray, segment: IntArray, t: FloatArray, x: FloatArray, y: FloatArray
+) -> _Steps:
+    """Which consecutive fixes form a step (same track and segment), its length and time."""
     same = (track[1:] == track[:-1]) & (segment[1:] == segment[:-1])
-    d = np.hypot(np.diff(x), np.diff(y))[same]
-    dt = np.diff(t)[same]
+    return same, np.hypot(np.diff(x), np.diff(y))[same], np.diff(t)[same]
+
+
+def _effort_frame(parts: list[_EffortArrays], levels: list[str] | None = None) -> pd.DataFrame:
+    """One frame from effort arrays (and, given, the level of each part)."""
+    cols = {
+        c: np.concatenate([p[i] for p in parts]) if parts else np.empty(0)
+        for i, c in enumerate(EFFORT_COLUMNS)
+    }
+    if levels is not None:
+        cols["level"] = np.repeat(np.asarray(levels, dtype=object), [len(p[0]) for p in parts])
+    return pd.DataFrame(cols)
+
+
+def _effort_arrays(
+    track: IntArray, t: FloatArray, grid: IntArray, steps: _Steps, min_stay_s: float
+) -> _EffortArrays:
+    """:func:`grid_effort` as arrays (pure numpy, one ``bincount`` per measure: pandas'
+    groupby cost 10x more per file); rows outside every grid are left out."""
+    if len(t) == 0:
+        e = np.empty(0, dtype=np.int64)
+        return e, e, np.empty(0), np.empty(0), e
+    same, d, dt = steps
     a = grid[:-1][same]
     b = grid[1:][same]
     ta = track[:-1][same]
@@ -84,7 +111,8 @@ def grid_effort(
     end_t = np.where(last_of_track, _track_end(track, t)[start], end_t)
     solid = (end_t - t[start]) >= min_stay_s
     r_track, r_grid = track[start][solid], grid[start][solid]
-    new = np.r_[True, (r_grid[1:] != r_grid[:-1]) | (r_track[1:] != r_track[:-1])]
+    # no solid run at all (a track shorter than min_stay_s): no entry, still distance and time
+    new = np.r_[True, (r_grid[1:] != r_grid[:-1]) | (r_track[1:] != r_track[:-1])][: len(r_grid)]
     e_track, e_grid = r_track[new], r_grid[new]
     # dense keys (track offset x grid) counted with bincount: no sort at all
     t0 = int(track.min())
@@ -100,16 +128,7 @@ def grid_effort(
     entr_b = np.bincount(k_entries, minlength=n_bins)
     hit = np.flatnonzero(np.bincount(np.r_[k_steps, k_entries, key(track, grid)], minlength=n_bins))
     hit = hit[hit % width != 0]  # grid -1: outside every grid
-    out = pd.DataFrame(
-        {
-            "track": hit // width + t0,
-            "grid": hit % width - 1,
-            "distance_m": dist_b[hit],
-            "seconds": secs_b[hit],
-            "entries": entr_b[hit],
-        }
-    )
-    return out[out["grid"] >= 0].reset_index(drop=True)
+    return hit // width + t0, hit % width - 1, dist_b[hit], secs_b[hit], entr_b[hit]
 
 
 def _track_end(track: IntArray, t: FloatArray) -> FloatArray:
@@ -127,20 +146,31 @@ def effort_by_level(
     y: FloatArray,
     micro: IntArray,
     levels: dict[str, IntArray],
+    *,
+    extra: dict[str, IntArray] | None = None,
 ) -> pd.DataFrame:
     """:func:`grid_effort` for each level of the grid chain.
 
     ``micro`` is each fix's row in the micro layer (-1 outside); ``levels`` maps a level name
     to an array giving, per micro row, the grid id at that level (the micro level included),
-    -1 where none. Returns rows (track, grid (id), level, distance_m, seconds, entries).
+    -1 where none; ``extra`` maps a level name to each fix's grid id directly (the dedicated
+    grids, which lie across the chain). Returns rows (track, grid (id), distance_m, seconds,
+    entries, level).
     """
-    parts = []
+    steps = _steps(track, segment, t, x, y)
+    parts, names = [], []
+    safe = np.maximum(micro, 0)
+    outside = micro < 0
     for level, lookup in levels.items():
-        ids = np.where(micro >= 0, lookup[np.maximum(micro, 0)], -1)
-        part = grid_effort(track, segment, t, x, y, ids)
-        part["level"] = level
-        parts.append(part)
-    return pd.concat(parts, ignore_index=True)
+        ids = lookup[safe]
+        ids[outside] = -1
+        parts.append(_effort_arrays(track, t, ids, steps, ENTRY_MIN_S))
+        names.append(level)
+    for level, ids in (extra or {}).items():
+        if (ids >= 0).any():
+            parts.append(_effort_arrays(track, t, ids, steps, ENTRY_MIN_S))
+            names.append(level)
+    return _effort_frame(parts, names)
 
 
 # ---------------------------------------------------------------------------------- visits
@@ -154,6 +184,7 @@ class VisitRules:
     radius_m: float = VISIT_RADIUS_M
     minutes: float = VISIT_MINUTES
     max_gap_s: float = VISIT_MAX_GAP_S
+    max_silence_s: float = VISIT_MAX_SILENCE_S
 
 
 def detect_visits(
@@ -171,10 +202,12 @@ def detect_visits(
     ``households`` maps ``household_id`` to ``building`` (a row in ``buildings``). Each fix
     is given to its nearest building within ``radius_m``, so a worker at the door of the
     next building, 15 m away, is not counted at the key household's. A dwell is a run of
-    fixes of one track at one building, no two consecutive ones more than ``max_gap_s``
-    apart, lasting ``minutes``. Presence fixes should include stationary jitter (a worker at
-    a door jitters) but not jumps. Returns rows (track, household_id, start, end, minutes,
-    n_fixes, min_distance_m).
+    fixes of one track at one building lasting ``minutes``; it ends when the worker is seen
+    elsewhere for more than ``max_gap_s``, or when no fix at all comes for more than
+    ``max_silence_s`` (a phone indoors often loses the GPS: the silence between two fixes
+    at the same door is part of the visit). Presence fixes should include stationary
+    jitter (a worker at a door jitters) but not jumps. Returns rows (track, household_id,
+    start, end, minutes, n_fixes, min_distance_m).
     """
     rules = rules or VisitRules()
     cols = ["track", "household_id", "start", "end", "minutes", "n_fixes", "min_distance_m"]
@@ -192,7 +225,12 @@ def detect_visits(
     order = np.lexsort((p_idx, b_idx))
     p, b, d = p_idx[order], b_idx[order], dist[order]
     tt, tr = t[p], track[p]
-    brk = np.r_[True, (b[1:] != b[:-1]) | (tr[1:] != tr[:-1]) | (np.diff(tt) > rules.max_gap_s)]
+    dt = np.diff(tt)
+    elsewhere = (p[1:] - p[:-1]) > 1  # fixes of the track in between, not at this building
+    long_gap = (dt > rules.max_gap_s) & elsewhere
+    brk = np.r_[
+        True, (b[1:] != b[:-1]) | (tr[1:] != tr[:-1]) | long_gap | (dt > rules.max_silence_s)
+    ]
     run = np.cumsum(brk) - 1
     g = pd.DataFrame({"run": run, "b": b, "track": tr, "t": tt, "d": d})
     g = g[is_key[g["b"].to_numpy()]]
@@ -252,7 +290,10 @@ def coverage(
     themselves would node every crossing (13k vertices became 590k on a demo week).
     """
     clipped = shapely.intersection(streets, area) if len(streets) else np.empty(0, dtype=object)
-    clipped = clipped[~shapely.is_empty(clipped)] if len(clipped) else clipped
+    # clipping may leave points (a street touching the edge) and multi-part lines
+    clipped = shapely.get_parts(clipped) if len(clipped) else clipped
+    linear = shapely.get_type_id(clipped) == 1  # LineString
+    clipped = clipped[linear & (shapely.length(clipped) > 0)] if len(clipped) else clipped
     total = float(shapely.length(clipped).sum()) if len(clipped) else 0.0
     if tracks is None or len(tracks) == 0:
         return Coverage(total, 0.0, len(buildings), 0, shapely.union_all(clipped))
@@ -289,7 +330,7 @@ def visit_compliance(
     v = visits.copy()
     if not v.empty:
         local = pd.to_datetime(v["start"], utc=True).dt.tz_convert("Asia/Shanghai")
-        v["week"] = (local.dt.normalize() - pd.to_timedelta(local.dt.weekday, unit="D")).dt.date
+        v["week"] = (local.dt.normalize() - pd.to_timedelta(local.dt.day_of_week, unit="D")).dt.date
     for week in weeks:
         wk = week.date() if hasattr(week, "date") else week
         in_week = v[v["week"] == wk] if not v.empty else v
@@ -394,10 +435,7 @@ def process_file(
         res = clean_fixes(tf.t[sl], x_all[sl], y_all[sl], tf.accuracy[sl], rules)
         o = res.order + a
         keep = res.flag == KEPT
-        x, y = x_all[o], y_all[o]
         cseg = res.segment
-        same = (cseg[keep][1:] == cseg[keep][:-1]) if keep.sum() > 1 else np.zeros(0, bool)
-        dist = float(np.hypot(np.diff(x[keep]), np.diff(y[keep]))[same].sum()) if same.size else 0.0
         name = tf.track_names[number] if number < len(tf.track_names) else ""
         tracks.append(
             ProcessedTrack(
@@ -414,23 +452,33 @@ def process_file(
                 micro=micro_all[o],
                 grid_id=np.where(micro_all[o] >= 0, micro_ids[np.maximum(micro_all[o], 0)], -1),
                 counts=res.counts(),
-                distance_m=dist,
+                distance_m=0.0,
             )
         )
-        kept_parts.append((number, o[keep], cseg[keep]))
+        kept_parts.append((len(tracks) - 1, o[keep], cseg[keep]))
     if not kept_parts:
         return tracks, pd.DataFrame()
     idx = np.concatenate([k[1] for k in kept_parts])
-    trk = np.concatenate([np.full(len(k[1]), k[0], dtype=np.int64) for k in kept_parts])
+    pos = np.concatenate([np.full(len(k[1]), k[0], dtype=np.int64) for k in kept_parts])
+    trk = np.asarray([tr.number for tr in tracks], dtype=np.int64)[pos]
     seg = np.concatenate([k[2] for k in kept_parts])
-    levels = dict(ctx.levels)
-    effort = effort_by_level(trk, seg, tf.t[idx], x_all[idx], y_all[idx], micro_all[idx], levels)
+    xs, ys = x_all[idx], y_all[idx]
+    steps = _steps(pos, seg, tf.t[idx], xs, ys)
+    walked = np.bincount(pos[:-1][steps[0]], weights=steps[1], minlength=len(tracks))
+    for tr, d in zip(tracks, walked.tolist(), strict=True):
+        tr.distance_m = d
     ded = ded_all[idx]
     ded_ids = np.where(ded >= 0, ctx.dedicated_ids[np.maximum(ded, 0)], -1)
-    if (ded_ids >= 0).any():
-        extra = grid_effort(trk, seg, tf.t[idx], x_all[idx], y_all[idx], ded_ids)
-        extra["level"] = "dedicated"
-        effort = pd.concat([effort, extra], ignore_index=True)
+    effort = effort_by_level(
+        trk,
+        seg,
+        tf.t[idx],
+        xs,
+        ys,
+        micro_all[idx],
+        ctx.levels,
+        extra={"dedicated": ded_ids},
+    )
     return tracks, effort
 
 

@@ -79,10 +79,15 @@ _POINT = re.compile(
 _FAST_TAIL = rb'"\s*>\s*(?:<ele>[^<]*</ele>\s*)?(?:<time>\s*([^<\s]*)\s*</time>)?'
 _TRKPT_FAST = re.compile(rb'<trkpt\s+lat="([^"]*)"\s+lon="([^"]*)' + _FAST_TAIL)
 _RTEPT_FAST = re.compile(rb'<rtept\s+lat="([^"]*)"\s+lon="([^"]*)' + _FAST_TAIL)
-_CONTAINER = re.compile(rb"<(trk|trkseg|rte|wpt)[\s>/]")
+_CONTAINERS = [re.compile(rb"<(" + k + rb")[\s>/]") for k in (b"trk", b"trkseg", b"rte", b"wpt")]
+_WPT = re.compile(rb"<wpt\b[^>]*?(?:/>|>(.*?)</wpt>)", re.S)
+_POINT_END = re.compile(rb"</(?:[\w.-]+:)?(?:trkpt|rtept|wpt)\s*>")
 _NAME_IN = re.compile(rb"<name>([^<]{0,200})</name>")
-_LAST_TAG = re.compile(rb"<([A-Za-z_][\w:.-]*)")
+_TAG = re.compile(rb"<(/?)([A-Za-z_][\w:.-]*)[^<>]*?(/?)>")
 _UNIFORM_OFFSET = re.compile(rb"^(Z|[+-]\d\d:?\d\d)?$")
+
+
+_NO_WAYPOINTS = pd.DataFrame(columns=["name", "t", "lon", "lat"])  # shared: never mutated
 
 
 @dataclass
@@ -103,9 +108,7 @@ class TrackFile:
     lat: FloatArray
     accuracy: FloatArray
     track_names: list[str] = field(default_factory=list)
-    waypoints: pd.DataFrame = field(
-        default_factory=lambda: pd.DataFrame(columns=["name", "t", "lon", "lat"])
-    )
+    waypoints: pd.DataFrame = field(default_factory=lambda: _NO_WAYPOINTS)
     truncated: str | None = None  # what was dropped from a cut-off file
     warnings: list[str] = field(default_factory=list)
 
@@ -188,6 +191,11 @@ def sniff_format(data: bytes, name: str) -> str:
     return "csv"
 
 
+def decompress(data: bytes, name: str = "<upload>", max_bytes: int = MAX_FILE_BYTES) -> bytes:
+    """The file's bytes, gunzipped when gzipped (never more than ``max_bytes``)."""
+    return _gunzip(data, name, max_bytes)
+
+
 def _gunzip(data: bytes, name: str, max_bytes: int) -> bytes:
     """Decompress gzip input without ever holding more than ``max_bytes`` (no gzip bombs)."""
     if not data.startswith(b"\x1f\x8b"):
@@ -231,27 +239,39 @@ def read_gpx(source: str | Path | bytes, *, name: str | None = None) -> pd.DataF
 def _read_gpx_file(data: bytes, name: str) -> TrackFile:
     if _DTD.search(data):
         raise FileFormatError(f"{name}: DTD or entity declarations are not allowed in GPX")
-    end, truncated = _check_xml(data, name)
+    end, truncated, prefixed = _check_xml(data, name)
     body = data[:end]
+    if truncated is not None:
+        body = _drop_open_point(body)
     try:
-        out = _scan_gpx(body, name, tolerate_partial=truncated is not None)
+        if prefixed:
+            raise _NotPlain  # GPX elements with a namespace prefix: the patterns miss them
+        out = _scan_gpx(body, name)
+        if len(out) == 0 and out.waypoints.empty:
+            raise _NotPlain  # nothing found: let the exact reader make sure
     except _NotPlain:
         log.debug("%s: unusual GPX layout; using the exact reader", name)
-        out = _tree_gpx(body, name)
+        out = _tree_gpx(body, name, partial=truncated is not None)
     if truncated is not None:
         out.truncated = f"{truncated}; kept {len(out):,} complete points"
         out.warnings.append(out.truncated)
     return out
 
 
-def _check_xml(data: bytes, name: str) -> tuple[int, str | None]:
-    """Prove the bytes well-formed with expat; returns how many bytes to read and, for a file
-    cut off at its end, what was dropped. A root other than <gpx> is refused."""
+def _check_xml(data: bytes, name: str) -> tuple[int, str | None, bool]:
+    """Prove the bytes well-formed with expat; returns how many bytes to read, for a file
+    cut off at its end what was dropped, and whether the root binds the GPX namespace to a
+    prefix (``<g:trkpt>``: the scanner's patterns would miss such points). A root other
+    than <gpx> is refused."""
     parser = pyexpat.ParserCreate()
     root: list[str] = []
+    prefixed = [False]
 
-    def first(tag: str, _attrs: object) -> None:
+    def first(tag: str, attrs: dict[str, str]) -> None:
         root.append(tag.rsplit(":", 1)[-1])
+        prefixed[0] = ":" in tag or any(
+            k.startswith("xmlns:") and "GPX" in v.upper() for k, v in attrs.items()
+        )
         parser.StartElementHandler = None  # only the root: the rest runs in C
 
     parser.StartElementHandler = first
@@ -265,8 +285,10 @@ def _check_xml(data: bytes, name: str) -> tuple[int, str | None]:
         last_open = data.rstrip().rfind(b"<")
         if root and (at < 0 or at >= last_open):
             tag = _element_at(data, at if at >= 0 else len(data))
-            return max(at, 0) if at >= 0 else len(data), (
-                f"file ends early at line {line} inside <{tag}> (truncated)"
+            return (
+                max(at, 0) if at >= 0 else len(data),
+                f"file ends early at line {line} inside <{tag}> (truncated)",
+                prefixed[0],
             )
         tag = _element_at(data, max(at, 0))
         reason = pyexpat.errors.messages[exc.code] if exc.code else str(exc)
@@ -276,20 +298,41 @@ def _check_xml(data: bytes, name: str) -> tuple[int, str | None]:
     if not root or root[0] != "gpx":
         got = root[0] if root else "nothing"
         raise FileFormatError(f"{name}: root element is <{got}>, not <gpx>")
-    return len(data), None
+    return len(data), None, prefixed[0]
 
 
 def _element_at(data: bytes, at: int) -> str:
-    """The last element opened before byte ``at``, for error messages."""
-    tags = _LAST_TAG.findall(data[max(0, at - 4000) : at + 1])
-    return tags[-1].decode("utf-8", "replace") if tags else "gpx"
+    """The innermost element still open at byte ``at`` (looking back 4 kB), for errors."""
+    stack: list[bytes] = []
+    last = b"gpx"
+    for m in _TAG.finditer(data, max(0, at - 4000), max(at, 0)):
+        closing, tag, empty = m.groups()
+        last = tag
+        if closing:
+            if stack and stack[-1] == tag:
+                stack.pop()
+        elif not empty:
+            stack.append(tag)
+    return (stack[-1] if stack else last).decode("utf-8", "replace")
 
 
 class _NotPlain(Exception):
     """The fast scanner met a point it does not recognise; use the exact reader."""
 
 
-def _scan_gpx(data: bytes, name: str, *, tolerate_partial: bool) -> TrackFile:
+def _drop_open_point(body: bytes) -> bytes:
+    """A cut-off file's bytes without its last point when that point is incomplete."""
+    last = max(body.rfind(b"<trkpt"), body.rfind(b"<rtept"), body.rfind(b"<wpt"))
+    if last < 0:
+        return body
+    tail = body[last:]
+    gt = tail.find(b">")
+    if (gt > 0 and tail[gt - 1 : gt] == b"/") or _POINT_END.search(tail):
+        return body
+    return body[:last]
+
+
+def _scan_gpx(data: bytes, name: str) -> TrackFile:
     """The fast path: find the containers, then every point with compiled patterns.
 
     First with patterns for the usual layout (``lat`` before ``lon``, double quotes), then,
@@ -300,13 +343,18 @@ def _scan_gpx(data: bytes, name: str, *, tolerate_partial: bool) -> TrackFile:
         got = _scan_points(data, fast=fast)
         n_tags = got[5]
         n_found = sum(len(g) for g in got[0]) + len(got[3])
-        if n_found == n_tags or (tolerate_partial and n_tags - n_found == 1):
+        if n_found == n_tags:
             break
     else:
         raise _NotPlain
     groups, track_of, seg_of, wpts, names, _ = got
     counts = [len(g) for g in groups]
     flat = [p for g in groups for p in g]
+    t = parse_times([p[2] for p in flat], name)
+    w_t = parse_times([p[2] for p in wpts], name)
+    untimed = int(np.isnan(t).sum() + np.isnan(w_t).sum())
+    if untimed and data.count(b"<time") > len(t) + len(w_t) - untimed:
+        raise _NotPlain  # a <time> the pattern did not reach (after <name>, say)
     lat = _floats([p[0] for p in flat], name, "lat")
     lon = _floats([p[1] for p in flat], name, "lon")
     out = TrackFile(
@@ -314,17 +362,18 @@ def _scan_gpx(data: bytes, name: str, *, tolerate_partial: bool) -> TrackFile:
         format="gpx",
         track=np.repeat(np.asarray(track_of, dtype=np.int64), counts),
         segment=np.repeat(np.asarray(seg_of, dtype=np.int64), counts),
-        t=parse_times([p[2] for p in flat], name),
+        t=t,
         lon=lon,
         lat=lat,
         accuracy=np.full(len(flat), np.nan),
         track_names=names,
     )
     if wpts:
+        wpt_names = [_name_of(m.group(1) or b"") for m in _WPT.finditer(data)]
         out.waypoints = pd.DataFrame(
             {
-                "name": None,
-                "t": parse_times([p[2] for p in wpts], name),
+                "name": wpt_names if len(wpt_names) == len(wpts) else None,
+                "t": w_t,
                 "lon": _floats([p[1] for p in wpts], name, "lon"),
                 "lat": _floats([p[0] for p in wpts], name, "lat"),
             }
@@ -341,7 +390,8 @@ def _scan_points(
     """Points per container slice as (lat, lon, time) byte triples, with their track and
     segment numbers, the waypoints, the track names and how many point tags the file has
     (counted in the same pass: ``<trkpt`` always, ``<rtept`` and ``<wpt`` only if present)."""
-    starts = [(m.start(), m.group(1)) for m in _CONTAINER.finditer(data)]
+    # one pattern per container: each has a literal prefix, which re searches for fast
+    starts = sorted((m.start(), m.group(1)) for c in _CONTAINERS for m in c.finditer(data))
     bounds = [0, *[s for s, _ in starts], len(data)]
     kinds = [b"", *[k for _, k in starts]]
     groups: list[_Triples] = []
@@ -380,14 +430,21 @@ def _scan_points(
     return groups, track_of, seg_of, wpts, names, n_tags
 
 
+def _name_of(block: bytes) -> str:
+    m = _NAME_IN.search(block)
+    return m.group(1).decode("utf-8", "replace").strip() if m else ""
+
+
 def _track_name(data: bytes, start: int, end: int) -> str:
     m = _NAME_IN.search(data, start, min(end, start + 400))
     return m.group(1).decode("utf-8", "replace").strip() if m else ""
 
 
 def _floats(values: list[bytes], name: str, what: str) -> FloatArray:
+    """Python's float() on each value: correctly rounded, the same as gpxpy's, and 5x
+    faster than numpy's bytes-to-float cast."""
     try:
-        return np.array(values, dtype=np.bytes_).astype(np.float64)
+        return np.fromiter(map(float, values), dtype=np.float64, count=len(values))
     except ValueError:
         for i, v in enumerate(values):
             try:
@@ -445,8 +502,9 @@ def _offset_seconds(suffix: bytes) -> int:
     return sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)
 
 
-def _tree_gpx(data: bytes, name: str) -> TrackFile:
-    """The exact reader (ElementTree, streaming) for layouts the scanner does not take."""
+def _tree_gpx(data: bytes, name: str, *, partial: bool = False) -> TrackFile:
+    """The exact reader (ElementTree, streaming) for layouts the scanner does not take;
+    ``partial``: the bytes are cut off, keep the points completed before the end."""
     rows: list[tuple[int, int, bytes, bytes, bytes]] = []
     wpts: list[tuple[bytes, bytes, bytes, str]] = []
     names: list[str] = []
@@ -482,8 +540,9 @@ def _tree_gpx(data: bytes, name: str) -> TrackFile:
                 rows.append((trk, max(seg, 0), lat.encode(), lon.encode(), t.encode()))
             elem.clear()
     except ET.ParseError as exc:
-        line, col = exc.position
-        raise FileFormatError(f"{name}: malformed XML at line {line}, column {col}") from exc
+        if not partial:
+            line, col = exc.position
+            raise FileFormatError(f"{name}: malformed XML at line {line}, column {col}") from exc
     lat = _floats([r[2] for r in rows], name, "lat")
     lon = _floats([r[3] for r in rows], name, "lon")
     out = TrackFile(
@@ -569,20 +628,43 @@ def _read_geojson(data: bytes, name: str) -> TrackFile:
                 _append(cols, track, s, part, ptimes, where, None)
         else:
             raise FileFormatError(f"{where}: a {gtype} is not a track (LineString or Point)")
-    n = len(cols["lon"])
     return TrackFile(
         name=name,
         format="geojson",
         track=np.asarray(cols["track"], dtype=np.int64),
         segment=np.asarray(cols["segment"], dtype=np.int64),
-        t=parse_times([str(v) if v is not None else "" for v in cols["t"]], name)
-        if n and not all(isinstance(v, int | float) for v in cols["t"])
-        else np.asarray(cols["t"], dtype=float),
+        t=_mixed_times(cols["t"], name),
         lon=np.asarray(cols["lon"], dtype=float),
         lat=np.asarray(cols["lat"], dtype=float),
         accuracy=np.asarray(cols["acc"], dtype=float),
         track_names=names,
     )
+
+
+def _mixed_times(values: list[Any], name: str) -> FloatArray:
+    """GeoJSON times: epoch seconds (already converted), ISO strings or none, mixed."""
+    out = np.full(len(values), np.nan)
+    text_at = []
+    for i, v in enumerate(values):
+        if isinstance(v, float):
+            out[i] = v
+        elif isinstance(v, str) and v.strip():
+            text_at.append(i)
+        elif v is not None and v != "":
+            raise FileFormatError(f"{name}: point #{i + 1} has an invalid time {str(v)[:40]!r}")
+    if text_at:
+        try:
+            out[text_at] = parse_times([values[i] for i in text_at], name)
+        except FileFormatError:
+            for i in text_at:  # name the point by its place in the file
+                try:
+                    parse_times([values[i]], name)
+                except FileFormatError:
+                    raise FileFormatError(
+                        f"{name}: point #{i + 1} has an invalid time {values[i][:40]!r}"
+                    ) from None
+            raise
+    return out
 
 
 def _append(

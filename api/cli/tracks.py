@@ -30,6 +30,7 @@ def tracks_import(
     file and place named, and nothing is stored."""
     from gis.db.queries.tracks import TrackSource, store_uploads
     from gis.db.session import transaction
+    from gis.errors import GisError
 
     paths = (
         [folder]
@@ -46,8 +47,12 @@ def tracks_import(
         return int(digits) if digits.isdigit() else None
 
     sources = [TrackSource(p.name, p.read_bytes(), staff_of(p)) for p in paths]
-    with _progress() as progress, transaction() as session:
-        reports = store_uploads(session, sources, crs=crs, progress=_Stages(progress))
+    try:
+        with _progress() as progress, transaction() as session:
+            reports = store_uploads(session, sources, crs=crs, progress=_Stages(progress))
+    except GisError as exc:
+        console.print(f"[red]nothing imported: {exc}")
+        raise typer.Exit(1) from exc
     new = [r for r in reports if not r.get("duplicate")]
     n_tracks = sum(len(r.get("tracks", [])) for r in new)
     n_points = sum(int(r.get("points", 0)) for r in new)

@@ -24,7 +24,7 @@ import shapely
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gis.crs import metric_crs
+from gis.crs import metric_crs, metric_crs_for
 from gis.db.queries.grids import grids_frame
 from gis.errors import GisError, NotFoundError
 from gis.patrol import (
@@ -39,7 +39,15 @@ from gis.patrol import (
     uncovered_streets,
     visit_compliance,
 )
-from gis.tracks import FLAG_NAMES, JITTER, KEPT, CleaningRules, project, read_track_file
+from gis.tracks import (
+    FLAG_NAMES,
+    JITTER,
+    KEPT,
+    CleaningRules,
+    decompress,
+    project,
+    read_track_file,
+)
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +82,7 @@ def store_uploads(
 ) -> list[dict[str, Any]]:
     """Read, clean, assign and store a batch of track files; one report per file.
 
-    A file already stored (same bytes) is not stored again: its report says
+    A file already stored (same bytes once gunzipped) is not stored again: its report says
     ``"duplicate": true`` and lists the tracks stored the first time. Runs in the caller's
     transaction; any error raises before the caller commits, so nothing is half-written.
     """
@@ -84,14 +92,18 @@ def store_uploads(
     reports: list[dict[str, Any]] = []
     batch: list[tuple[int, TrackSource, list[ProcessedTrack], pd.DataFrame, Any]] = []
     seen: dict[str, int] = {}
+    digests: list[str] = []
     for i, f in enumerate(files):
-        digest = hashlib.sha256(f.data).hexdigest()
-        old = _existing_upload(session, digest)
+        data = decompress(f.data, f.name)  # the same track gzipped or not is the same file
+        digest = hashlib.sha256(data).hexdigest()
+        digests.append(digest)
+        # twice in this batch: the first one's row exists already, its report not yet
+        old = None if digest in seen else _existing_upload(session, digest)
         if old is not None or digest in seen:
             reports.append(old or {"duplicate": True, "file": f.name, "same_as": seen[digest]})
             step("tracks", i + 1, len(files))
             continue
-        tf = read_track_file(f.data, name=f.name, crs=crs)
+        tf = read_track_file(data, name=f.name, crs=crs)
         tracks, effort = process_file(tf, ctx, rules)
         upload_id = session.execute(
             text(
@@ -117,19 +129,25 @@ def store_uploads(
     if batch:
         new_reports = _store_batch(session, batch, digest_of=seen, visit_rules=visit_rules)
         it = iter(new_reports)
-        reports = [r if r is not None else next(it) for r in _placeholders(reports, files, seen)]
+        reports = [r if r is not None else next(it) for r in _placeholders(reports, digests, seen)]
+        by_upload = {r["upload_id"]: r for r in new_reports}
+        reports = [  # a file twice in one batch: the second says what the first stored
+            {**by_upload[r["same_as"]], "file": r["file"], "duplicate": True}
+            if "same_as" in r
+            else r
+            for r in reports
+        ]
     return reports
 
 
 def _placeholders(
-    reports: list[dict[str, Any]], files: list[TrackSource], seen: dict[str, int]
+    reports: list[dict[str, Any]], digests: list[str], seen: dict[str, int]
 ) -> list[dict[str, Any] | None]:
     """Reports in file order: known ones, and None where a new upload's report goes."""
     out: list[dict[str, Any] | None] = []
     it = iter(reports)
     first_time: set[str] = set()
-    for f in files:
-        digest = hashlib.sha256(f.data).hexdigest()
+    for digest in digests:
         if digest in seen and digest not in first_time:
             first_time.add(digest)
             out.append(None)
@@ -600,7 +618,10 @@ def grid_coverage(
     if g is None:
         raise NotFoundError(f"no grid {grid_id}")
     area = gpd.read_postgis(
-        text("SELECT geom FROM grids WHERE id = :i"), session.connection(), params={"i": grid_id}
+        text("SELECT geom FROM grids WHERE id = :i"),
+        session.connection(),
+        params={"i": grid_id},
+        crs=4326,
     )
     crs = metric_crs(*area.geometry.iloc[0].centroid.coords[0])
     area_m = area.to_crs(crs).geometry.iloc[0]
@@ -611,6 +632,7 @@ def grid_coverage(
         ),
         session.connection(),
         params={"i": grid_id},
+        crs=4326,  # also when no row comes back
     ).to_crs(crs)
     buildings = gpd.read_postgis(
         text(
@@ -619,6 +641,7 @@ def grid_coverage(
         ),
         session.connection(),
         params={"i": grid_id},
+        crs=4326,  # also when no row comes back
     ).to_crs(crs)
     tracks = gpd.read_postgis(
         text(
@@ -630,6 +653,7 @@ def grid_coverage(
         ),
         session.connection(),
         params={"i": grid_id, "a": start, "b": end},
+        crs=4326,
     ).to_crs(crs)
     cov = coverage(
         area_m, roads.geometry.to_numpy(), buildings.geometry.to_numpy(), tracks.geometry.to_numpy()
@@ -818,7 +842,7 @@ def patrol_day_layers(
     if roads.empty:
         empty = gpd.GeoDataFrame({"length_m": []}, geometry=[], crs=4326)
         return grids, tracks, empty, None
-    crs = metric_crs(*roads.geometry.union_all().centroid.coords[0])
+    crs = metric_crs_for(roads)
     streets_m = roads.to_crs(crs).geometry.to_numpy()
     tracks_m = tracks.to_crs(crs).geometry.to_numpy() if len(tracks) else np.empty(0, object)
     rest, covered = uncovered_streets(streets_m, tracks_m)
