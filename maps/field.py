@@ -1,10 +1,13 @@
 """The patroller's page on the phone (网格员移动端), an installable PWA served by the app.
 
 The page, its script and style, the web manifest, the icons and the service worker all come
-from this origin under ``/field/`` (the service worker's scope), with no CDN and no library:
-plain JavaScript in ``maps/static/field/``. The service worker caches the app shell so the
-page opens and works with no network; positions and 随手记 reports wait in IndexedDB and are
-uploaded, each with an idempotency key, when the connection returns (see ``app.js``).
+from this origin under ``/field/`` (the service worker's scope), with no CDN: plain
+JavaScript in ``maps/static/field/``, and Leaflet for the small map of my grids and the track
+being recorded, from the npm copy under ``/static/vendor`` (see :mod:`maps.assets`). The
+service worker caches the app shell, Leaflet included, so the page opens and works with no
+network; positions and 随手记 reports wait in IndexedDB and are uploaded, each with an
+idempotency key, when the connection returns (see ``app.js``). The map has no tile base map
+(none is reachable offline): the grid outlines and the track on a plain background.
 
 Positions come from the browser's Geolocation API, which gives WGS84: the page sends them
 with ``crs=wgs84`` and the server converts nothing (never GCJ-02 twice).
@@ -18,6 +21,8 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
+from maps.assets import ASSET_BASE, VENDOR_DIR
+
 FIELD_DIR = Path(__file__).resolve().parent / "static" / "field"
 TEMPLATE = Path(__file__).with_name("templates") / "field.html"
 SCOPE = "/field/"
@@ -29,6 +34,9 @@ SHELL = (
     f"{SCOPE}app.css",
     f"{SCOPE}manifest.webmanifest",
     *(f"{SCOPE}icon-{n}.png" for n in ICON_SIZES),
+    # the map: Leaflet from this origin (outside the scope, but fetched by pages inside it)
+    f"{ASSET_BASE}/leaflet/leaflet.js",
+    f"{ASSET_BASE}/leaflet/leaflet.css",
 )
 THEME = "#b22222"
 
@@ -42,6 +50,9 @@ def shell_version() -> str:
     digest = hashlib.sha256()
     for path in (TEMPLATE, FIELD_DIR / "app.js", FIELD_DIR / "app.css", FIELD_DIR / "sw.js"):
         digest.update(path.read_bytes())
+    leaflet = VENDOR_DIR / "leaflet" / "leaflet.js"  # a new Leaflet is re-cached too
+    if leaflet.exists():
+        digest.update(leaflet.read_bytes())
     return digest.hexdigest()[:12]
 
 

@@ -1,6 +1,7 @@
 """The patroller's page (网格员移动端) as an installable PWA: the app shell, its script and
 style, the web manifest, the icons and the service worker, all under ``/field/`` (the
-service worker's scope), and ``/field/me`` for who is signed in.
+service worker's scope), ``/field/me`` for who is signed in and ``/field/grids`` for the
+outlines of their grids on the page's map.
 
 The shell is public on purpose: it holds no data and must open from the service worker's
 cache with no network; everything personal comes from the API, which checks the sign-in
@@ -9,6 +10,7 @@ cache with no network; everything personal comes from the API, which checks the 
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Request
@@ -16,8 +18,10 @@ from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from api.deps import SessionDep
-from api.security import current_principal, public
+from api.security import allow, current_principal, public
+from gis.access import ROLES, Principal
 from gis.db.queries.field import my_grids
+from gis.db.queries.grids import grids_frame
 from maps.field import (
     ICON_SIZES,
     SCOPE,
@@ -113,3 +117,16 @@ def field_me(request: Request, session: SessionDep) -> dict[str, Any]:
         "grids": grids,
         "all_grids": who.grid_ids is None,
     }
+
+
+@router.get("/field/grids", summary="My grids as GeoJSON, for the page's map")
+def field_grids(who: Annotated[Principal, allow(*ROLES)], session: SessionDep) -> dict[str, Any]:
+    """The grids in the signed-in account's scope (the assigned grids and every grid below
+    them), EPSG:4326; an account not limited by grid gets the community outlines."""
+    if who.grid_ids is None:
+        frame = grids_frame(session, level="community")
+    else:
+        frame = grids_frame(session)
+        frame = frame[frame["id"].isin(who.grid_ids)]
+    frame = frame[["id", "code", "name", "level", "geometry"]].set_index("id")
+    return json.loads(frame.to_json(drop_id=False))

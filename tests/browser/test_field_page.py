@@ -1,7 +1,8 @@
 """The patroller's page on a phone, in real Chromium: sign in, start a patrol with emulated
 geolocation, lose the network, record positions and a 随手记 report with a photo, reload
-offline (the service worker serves the app shell), come back online, and the server holds
-every recorded point and the report exactly once, also after the queue is sent twice."""
+offline (the service worker serves the app shell and Leaflet: the map shows my grids and the
+recorded line), come back online, and the server holds every recorded point and the report
+exactly once, also after the queue is sent twice."""
 
 from __future__ import annotations
 
@@ -209,6 +210,33 @@ def _party_visit(live_server: str, headers: dict[str, str], household: int) -> i
     return vol
 
 
+MAP_BOXES = """() => {
+  const box = (el) => { const r = el.getBoundingClientRect();
+    return [r.left, r.top, r.right, r.bottom]; };
+  return {grids: [...document.querySelectorAll('#map path.wg-grid')].map(box),
+          track: [...document.querySelectorAll('#map path.wg-track')].map(box),
+          d: [...document.querySelectorAll('#map path.wg-track')].map(p => p.getAttribute('d'))};
+}"""
+
+
+def _check_map(pg: Any, grids: int, recorded: int) -> None:
+    """The map draws every grid of the worker's scope and the recorded line as Leaflet SVG
+    paths, the line on screen inside the grids' outlines (no shifted coordinates)."""
+    assert pg.evaluate("typeof L === 'object' && typeof L.map === 'function'")
+    assert pg.evaluate("window.wanggeField.trackLength()") == recorded
+    boxes = pg.evaluate(MAP_BOXES)
+    assert len(boxes["grids"]) == grids
+    [line] = boxes["track"]
+    assert re.fullmatch(r"M[-\d.]+ [-\d.]+(L[-\d.]+ [-\d.]+)+", boxes["d"][0])
+    x0, y0, x1, y1 = line
+    assert x1 - x0 + y1 - y0 > 10  # a visible line, not a dot
+    gx0 = min(b[0] for b in boxes["grids"])
+    gy0 = min(b[1] for b in boxes["grids"])
+    gx1 = max(b[2] for b in boxes["grids"])
+    gy1 = max(b[3] for b in boxes["grids"])
+    assert gx0 - 1 <= x0 and x1 <= gx1 + 1 and gy0 - 1 <= y0 and y1 <= gy1 + 1, (line, boxes)
+
+
 def test_patrol_and_quick_report_offline_arrive_exactly_once(
     live_server: str,
     engine: Engine,
@@ -232,6 +260,14 @@ def test_patrol_and_quick_report_offline_arrive_exactly_once(
                 {"s": patroller["staff_id"]},
             ).scalars()
         )
+        patroller["scope"] = conn.execute(  # the grids the page's map must draw
+            text(
+                "WITH RECURSIVE t AS (SELECT grid_id AS id FROM staff_grids "
+                "WHERE staff_id = :s UNION SELECT g.id FROM grids g JOIN t "
+                "ON g.parent_id = t.id) SELECT count(*) FROM t"
+            ),
+            {"s": patroller["staff_id"]},
+        ).scalar_one()
     assert len(mine) >= 2
     visited = min(mine)  # a party member's visit this week: no longer due
     volunteer = _party_visit(live_server, auth_headers, visited)
@@ -322,6 +358,7 @@ def _walk_through(
     copies = pg.evaluate(SNAPSHOT)
     rows = copies["chunks"][0].strip().split("\n")
     assert rows[0] == "lon,lat,time,accuracy" and len(rows) == recorded + 1
+    _check_map(pg, patroller["scope"], recorded)  # Leaflet came from the service worker
     screenshot(pg, "field-offline")
 
     # back online: the queue empties by itself

@@ -13,6 +13,10 @@
    An item leaves the queue only after the server has answered that it holds it, so nothing
    is lost, and a retry (lost answer, second tab, double tap) stores nothing twice.
 
+   The map (Leaflet, served by this app and cached by the service worker, no tile base map):
+   my grids' outlines from /field/grids (kept in IndexedDB for offline use) and the line of
+   the patrol being recorded (kept with the patrol, so it survives a reload).
+
    Coordinates: navigator.geolocation gives WGS84 (the W3C Geolocation API's datum). They are
    sent as they are with crs=wgs84; the page converts nothing, and the server converts
    nothing for wgs84, so no point is ever shifted twice (GCJ-02 only comes from map apps). */
@@ -32,6 +36,11 @@
   let flushing = null;
   let retryMs = RETRY_MIN_MS;
   let retryTimer = null;
+  let track = { k: "track", patrol: null, line: [] }; // the recorded line, [lat, lon] pairs
+  let map = null;
+  let gridLayer = null;
+  let trackLine = null;
+  let here = null;
 
   // ------------------------------------------------------------------ IndexedDB
   function openDb() {
@@ -146,6 +155,43 @@
     }
   }
 
+  // ------------------------------------------------------------------ map
+  /** The map, if Leaflet loaded (the page works without it). No tiles: WGS84 as it is. */
+  function initMap() {
+    if (map || !window.L) return;
+    map = L.map("map", { attributionControl: false, zoomSnap: 0.5 });
+    map.setView([35, 105], 4); // until my grids or a position are known
+    trackLine = L.polyline([], { className: "wg-track", color: "#1565c0", weight: 4 }).addTo(map);
+    here = L.circleMarker([0, 0], {
+      className: "wg-here", radius: 6, color: "#fff", weight: 2, fillColor: "#1565c0",
+      fillOpacity: 1,
+    });
+  }
+  function showGrids(geojson) {
+    if (!map || !geojson) return;
+    if (gridLayer) gridLayer.remove();
+    gridLayer = L.geoJSON(geojson, {
+      style: (f) => ({
+        className: `wg-grid wg-${f.properties.level}`,
+        color: "#b22222",
+        weight: f.properties.level === "micro" ? 1.5 : 2.5,
+        fillOpacity: 0.06,
+      }),
+      onEachFeature: (f, layer) => layer.bindTooltip(`${f.properties.name} · ${f.properties.code}`),
+    }).addTo(map);
+    trackLine.bringToFront();
+    if (geojson.features.length) map.fitBounds(gridLayer.getBounds(), { padding: [8, 8] });
+  }
+  function showTrack() {
+    if (!map) return;
+    trackLine.setLatLngs(track.line);
+    if (!track.line.length) return;
+    const last = track.line[track.line.length - 1];
+    here.setLatLng(last);
+    if (!map.hasLayer(here)) here.addTo(map);
+    if (!gridLayer || !gridLayer.getLayers().length) map.setView(last, Math.max(map.getZoom(), 17));
+  }
+
   // ------------------------------------------------------------------ server reads
   async function getJSON(path) {
     const r = await fetch(path, { credentials: "same-origin" });
@@ -158,6 +204,8 @@
     const cached = await getState("dash");
     const cats = await getState("categories");
     if (cats) showCategories(cats.list);
+    const grids = await getState("grids");
+    if (grids) showGrids(grids.geojson);
     if (!navigator.onLine) {
       if (cached) showDashboard(cached);
       else $("who").textContent = "离线：暂无缓存数据";
@@ -171,15 +219,18 @@
         return;
       }
       $("signin").classList.add("hidden");
-      const [daily, visits, categories] = await Promise.all([
+      const [daily, visits, categories, geojson] = await Promise.all([
         getJSON("/patrol/daily"),
         getJSON("/party/compliance"), // grid workers' and party members' visits
         getJSON("/incidents/categories"),
+        getJSON("/field/grids"), // the grids in my scope, for the map
       ]);
       const dash = { k: "dash", me, daily, visits, at: new Date().toISOString() };
       await putState(dash);
       await putState({ k: "categories", list: categories });
+      await putState({ k: "grids", geojson });
       showCategories(categories);
+      if (!grids || JSON.stringify(grids.geojson) !== JSON.stringify(geojson)) showGrids(geojson);
       showDashboard(dash);
     } catch (e) {
       if (cached) showDashboard(cached);
@@ -207,11 +258,16 @@
     patrol.count += 1;
     patrol.last = fix;
     const state = { ...patrol };
+    if (track.patrol !== patrol.id) track = { k: "track", patrol: patrol.id, line: [] };
+    track.line.push([fix.lat, fix.lon]);
+    const line = { ...track };
     await tx(["points", "state"], "readwrite", (s) => {
       s.points.add(fix);
+      s.state.put(line);
       return done(s.state.put(state));
     });
     showPatrol();
+    showTrack();
     showQueue();
   }
   function onFixError(err) {
@@ -227,7 +283,12 @@
   }
   async function startPatrol() {
     patrol = { k: "patrol", id: crypto.randomUUID(), started: new Date().toISOString(), count: 0 };
-    await putState(patrol);
+    track = { k: "track", patrol: patrol.id, line: [] }; // the last patrol's line stays until now
+    await tx("state", "readwrite", (s) => {
+      s.state.put(track);
+      return done(s.state.put(patrol));
+    });
+    showTrack();
     watch();
     showPatrol();
   }
@@ -425,6 +486,9 @@
   async function main() {
     showNet();
     db = await openDb();
+    initMap();
+    track = (await getState("track")) || track;
+    showTrack();
     if ("serviceWorker" in navigator) {
       navigator.serviceWorker.register("/field/sw.js", { scope: "/field/" }).catch((e) =>
         say("sync-msg", `离线缓存不可用：${e.message}`));
@@ -449,6 +513,7 @@
   // for tests and the curious: flush by hand, read the queue sizes
   window.wanggeField = {
     flush,
+    trackLength: () => track.line.length,
     queue: async () => ({
       points: await count("points"),
       chunks: await count("chunks"),
