@@ -146,3 +146,50 @@ def test_check_lonlat_swapped_inside_china_range_is_detected() -> None:
     with pytest.raises(CoordinateRangeError, match="swapped"):
         check_lonlat(np.array([34.8]), np.array([113.55]))
     check_lonlat(113.55, 34.8, require_china=True)
+
+
+# Published WGS84 / GCJ-02 / BD-09 triples of Chinese city centres from the gcoord test
+# fixtures (hujiulong/gcoord, test/fixtures/china-cities.json, 7 decimals ~ 1 cm), spread over
+# the country from 那曲 (92E) to 沈阳 (123E), 钦州 (22N) to 锡林郭勒 (44N); 郑州 is the demo's
+# city. Their GCJ-02 <-> BD-09 pairs agree with ours to millimetres; their WGS84 <-> GCJ-02
+# pairs sit a constant ~0.7 m from the published formula (gcoord itself tests them only to
+# 4 decimals, ~10 m), so that leg is held to 1 m here.
+GCOORD_CITIES = {
+    "郑州市": ((113.6192856, 34.7478004), (113.6253334, 34.7466173), (113.6317519, 34.7528605)),
+    "驻马店市": ((114.0164322, 33.0133556), (114.022306, 33.0115324), (114.0287781, 33.0176697)),
+    "那曲地区": ((92.0499619, 31.4784436), (92.0512438, 31.4762063), (92.0576832, 31.4824421)),
+    "沈阳市": ((123.4253306, 41.8032629), (123.4314787, 41.8057023), (123.438095, 41.8114013)),
+    "钦州市": ((108.6503952, 21.9828281), (108.6541485, 21.9799392), (108.6607283, 21.9856319)),
+    "酒泉市": ((98.4937175, 39.7319946), (98.4943595, 39.7328234), (98.5008441, 39.7388949)),
+    "锡林郭勒盟": (
+        (116.0414035, 43.9312805),
+        (116.0482308, 43.9334573),
+        (116.0546232, 43.9397782),
+    ),
+    "泉州市": ((118.6711365, 24.8770487), (118.6756787, 24.8741363), (118.6821251, 24.8804872)),
+}
+
+
+@pytest.mark.parametrize("city", sorted(GCOORD_CITIES))
+def test_gcoord_city_triples(city: str) -> None:
+    (wx, wy), (gx, gy), (bx, by) = GCOORD_CITIES[city]
+    x, y = wgs84_to_gcj02(wx, wy)
+    assert _metres(float(x), float(y), gx, gy) < 1.0
+    x, y = gcj02_to_bd09(gx, gy)
+    assert _metres(float(x), float(y), bx, by) < 0.01
+    x, y = bd09_to_gcj02(bx, by)
+    assert _metres(float(x), float(y), gx, gy) < 0.01
+    x, y = to_wgs84([bx], [by], "bd09")  # the edge conversion a BD-09 upload goes through
+    assert _metres(float(x[0]), float(y[0]), wx, wy) < 1.0
+
+
+def test_gcoord_unit_spec_points() -> None:
+    # hujiulong/gcoord test/unit/crs/GCJ02.spec.js and BD09.spec.js (5 decimals): (123, 45)
+    x, y = gcj02_to_wgs84(123.0, 45.0)
+    assert _metres(float(x), float(y), 122.99395597, 44.99804071) < 0.1
+    x, y = gcj02_to_bd09(123.0, 45.0)
+    assert _metres(float(x), float(y), 123.00636499, 45.00636899) < 0.1
+    x, y = bd09_to_gcj02(123.0, 45.0)
+    assert _metres(float(x), float(y), 122.99363304, 44.99365430) < 0.5
+    x, y = to_wgs84([123.0], [45.0], "bd09")
+    assert _metres(float(x[0]), float(y[0]), 122.98762210, 44.99171540) < 0.5
