@@ -15,6 +15,14 @@ Reading
     the fast path never guesses. DTD and entity declarations are refused before any parser
     sees the bytes (no entity expansion, no external entities).
 
+    Files in the plain one-line layout that loggers and ``wangge bench tracks`` write
+    (``<trkpt lat=".." lon=".."><time>..</time></trkpt>``) take a shorter road still
+    (:func:`_read_plain`): one strict pattern splits the file into its points and the
+    skeleton around them, each run of points, which the pattern itself proves to be
+    well-formed elements, stands in for expat as one empty element, and expat checks only
+    that small skeleton; coordinates are converted in one pyarrow call. Anything the plain
+    road cannot prove goes down the checked road above, which gives the errors.
+
     A truncated file (the app died while writing) keeps its complete points and says what was
     dropped; a malformed one raises :class:`~gis.errors.FileFormatError` naming the line,
     column and element.
@@ -43,6 +51,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from gis.crs import check_lonlat, parse_input_crs, to_wgs84
 from gis.errors import EmptyInputError, FileFormatError, GisError
@@ -86,6 +96,15 @@ _NAME_IN = re.compile(rb"<name>([^<]{0,200})</name>")
 _TAG = re.compile(rb"<(/?)([A-Za-z_][\w:.-]*)[^<>]*?(/?)>")
 _UNIFORM_OFFSET = re.compile(rb"^(Z|[+-]\d\d:?\d\d)?$")
 
+
+# The plain layout (see _read_plain): one whole point, nothing but digits, '.', '-' in its
+# values (no '&', '<', '>', quotes, nor '--' once the values parse: the bytes of a run of
+# such points are well-formed element content, whatever expat would make of them).
+_PLAIN_POINT = re.compile(
+    rb'<trkpt lat="([-.0-9]+)" lon="([-.0-9]+)"><time>([-0-9T:.Z+]+)</time></trkpt>[ \t\r\n]*'
+)
+_RUN = b"<_/>"  # what expat sees in place of a run of plain points
+_NOT_PLAIN = re.compile(rb"trkpt|rtept|wpt|<rte")  # points the plain pattern did not take
 
 _NO_WAYPOINTS = pd.DataFrame(columns=["name", "t", "lon", "lat"])  # shared: never mutated
 
@@ -237,6 +256,9 @@ def read_gpx(source: str | Path | bytes, *, name: str | None = None) -> pd.DataF
 
 
 def _read_gpx_file(data: bytes, name: str) -> TrackFile:
+    plain = _read_plain(data, name)
+    if plain is not None:
+        return plain
     if _DTD.search(data):
         raise FileFormatError(f"{name}: DTD or entity declarations are not allowed in GPX")
     end, truncated, prefixed = _check_xml(data, name)
@@ -256,6 +278,128 @@ def _read_gpx_file(data: bytes, name: str) -> TrackFile:
         out.truncated = f"{truncated}; kept {len(out):,} complete points"
         out.warnings.append(out.truncated)
     return out
+
+
+def _read_plain(data: bytes, name: str) -> TrackFile | None:
+    """The plain layout's fast road, or None when the file is not entirely plain.
+
+    ``_PLAIN_POINT.split`` cuts the file into the skeleton pieces between points and each
+    point's lat, lon and time, in C and without a tuple per point. Consecutive points (only
+    whitespace between) form a run; the skeleton, with one empty element ``<_/>`` per run,
+    goes through the same checks as a whole file (DTD refused, expat well-formedness, root
+    <gpx>, no prefixed GPX namespace). Replacing a run of well-formed elements by one keeps
+    the verdict in element content; anywhere else ``<_/>`` itself is an error (attribute
+    values, tags) or harmless (comments, CDATA: the run holds no ``--``, ``]]>`` or ``?>``
+    once its values parse). Anything unproven returns None: the checked road then reads the
+    file and names any problem (and a truncated file always goes there).
+
+    Measured on the bench files (CPU per point): the pattern's split takes 0.3 us where
+    expat over the whole file (0.35) plus the point pattern's ``findall`` (0.55) took 0.9;
+    pyarrow's correctly rounded string-to-double cast (fast_float; equal to ``float()`` bit
+    for bit, checked on 500k random values) takes 0.05 us per value against 0.18. The whole
+    read went from 1.9 to 0.55 us per point.
+    """
+    first = data.find(b'<trkpt lat="')
+    if first < 0 or not _PLAIN_POINT.match(data, first):
+        return None  # not this layout: no need to split the whole file
+    parts = _PLAIN_POINT.split(data)
+    n = len(parts) // 4
+    seps = parts[0::4]  # before the first point, between points (b"" inside a run), after
+    if seps.count(b"") == n - 1 and seps[0] and seps[-1]:
+        starts = [0]  # one run: the usual case, found without a Python loop
+    else:
+        starts = [0, *(i for i in range(1, n) if seps[i])]
+    skeleton = b"".join([seps[0], _RUN, *(seps[i] + _RUN for i in starts[1:]), seps[-1]])
+    if _DTD.search(skeleton) or _NOT_PLAIN.search(skeleton):
+        return None
+    try:
+        _, truncated, prefixed = _check_xml(skeleton, name)
+    except FileFormatError:
+        return None
+    if truncated is not None or prefixed:
+        return None
+    found = _runs_in_skeleton(skeleton)
+    if found is None or len(found[0]) != len(starts):
+        return None
+    run_track, run_seg, names = found
+    counts = np.diff(np.r_[starts, n])
+    try:
+        lat = _plain_floats(parts[1::4])
+        lon = _plain_floats(parts[2::4])
+        t = _plain_times(parts[3::4], name)
+    except (FileFormatError, ValueError, pa.ArrowInvalid):
+        return None  # the checked road names the bad value
+    return TrackFile(
+        name=name,
+        format="gpx",
+        track=np.repeat(np.asarray(run_track, dtype=np.int64), counts),
+        segment=np.repeat(np.asarray(run_seg, dtype=np.int64), counts),
+        t=t,
+        lon=lon,
+        lat=lat,
+        accuracy=np.full(n, np.nan),
+        track_names=names,
+    )
+
+
+def _runs_in_skeleton(skeleton: bytes) -> tuple[list[int], list[int], list[str]] | None:
+    """Track and segment number of each run placeholder, and the track names, numbered as
+    :func:`_scan_points` numbers them; None when a run is not inside a <trkseg> of a <trk>
+    (the checked road decides what such points are)."""
+    starts = sorted((m.start(), m.group(1)) for c in _CONTAINERS for m in c.finditer(skeleton))
+    bounds = [*[s for s, _ in starts], len(skeleton)]
+    if skeleton.find(_RUN, 0, bounds[0]) >= 0:
+        return None
+    run_track: list[int] = []
+    run_seg: list[int] = []
+    names: list[str] = []
+    trk, seg = -1, -1
+    for i, (at, kind) in enumerate(starts):
+        end = bounds[i + 1]
+        if kind == b"trk":
+            trk, seg = trk + 1, -1
+            names.append(_track_name(skeleton, at, end))
+        elif kind == b"trkseg":
+            seg += 1
+        k = skeleton.count(_RUN, at, end)
+        if k:
+            if kind != b"trkseg" or trk < 0:
+                return None
+            run_track += [trk] * k
+            run_seg += [seg] * k
+    return run_track, run_seg, names
+
+
+def _plain_floats(values: list[bytes]) -> FloatArray:
+    """Decimal strings to doubles in one pyarrow call (correctly rounded, as ``float()``);
+    raises ``pa.ArrowInvalid`` on a value that is not a number."""
+    arr = pc.cast(pa.array(values, pa.binary()).cast(pa.string()), pa.float64())
+    return arr.to_numpy(zero_copy_only=False)
+
+
+def _plain_times(values: list[bytes], name: str) -> FloatArray:
+    """:func:`parse_times` for the plain road: the common case (every stamp as long as the
+    first, whole seconds, one shared offset) read from pyarrow's buffer of the joined bytes
+    without a numpy bytes array per value (0.06 us per value against 0.09); else
+    :func:`parse_times` itself."""
+    arr = pa.array(values, pa.binary())
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32, count=len(arr) + 1)
+    width = int(offsets[1] - offsets[0]) if len(arr) else 0
+    suffix = values[0][19:] if len(arr) else b""
+    if width < 19 or not _UNIFORM_OFFSET.match(suffix) or (np.diff(offsets) != width).any():
+        return parse_times(values, name)
+    stamps = np.frombuffer(
+        arr.buffers()[2], dtype=f"S{width}", count=len(arr), offset=int(offsets[0])
+    )
+    if suffix:
+        tails = stamps.view(np.uint8).reshape(len(arr), width)[:, 19:]
+        if (tails != np.frombuffer(suffix, dtype=np.uint8)).any():
+            return parse_times(values, name)
+    try:
+        base = stamps.astype("S19").astype("datetime64[s]").astype(np.int64)
+    except ValueError:
+        return parse_times(values, name)
+    return base.astype(np.float64) - _offset_seconds(suffix)
 
 
 def _check_xml(data: bytes, name: str) -> tuple[int, str | None, bool]:
@@ -847,21 +991,25 @@ def clean_fixes(
         acc = accuracy[order]
         flag[(flag == 0) & (acc > rules.max_accuracy_m)] = INACCURATE
     vmax = rules.max_speed_ms
+    # The steps between kept fixes are measured once and then only where a drop joined two
+    # new neighbours, and a spike's bypass only where two fast steps meet: the same numbers
+    # as measuring everything every round, at half the cost (hypot is the dear part).
+    idx = np.flatnonzero(flag == 0)
+    dt = np.diff(ts[idx])
+    d = np.hypot(np.diff(xs[idx]), np.diff(ys[idx]))
     for _ in range(50):
-        idx = np.flatnonzero(flag == 0)
         if len(idx) < 2:
             break
-        dt = np.diff(ts[idx])
-        d = np.hypot(np.diff(xs[idx]), np.diff(ys[idx]))
         fast = (d > vmax * dt) & (dt <= rules.gap_s)
         if not fast.any():
             break
         if len(idx) >= 3:
-            bypass_dt = ts[idx[2:]] - ts[idx[:-2]]
-            bypass = np.hypot(xs[idx[2:]] - xs[idx[:-2]], ys[idx[2:]] - ys[idx[:-2]])
-            spike = fast[:-1] & fast[1:] & (bypass <= vmax * bypass_dt)
+            at = np.flatnonzero(fast[:-1] & fast[1:])
+            a, c = idx[at], idx[at + 2]
+            spike = np.hypot(xs[c] - xs[a], ys[c] - ys[a]) <= vmax * (ts[c] - ts[a])
             if spike.any():
-                flag[idx[1:-1][spike]] = JUMP
+                flag[idx[at[spike] + 1]] = JUMP
+                idx, dt, d = _kept_steps(idx, flag, ts, xs, ys, dt, d)
                 continue
         drop = idx[1:][fast]
         # the first fix of a run is the outlier when the step after it is fine
@@ -869,12 +1017,36 @@ def clean_fixes(
         if first_bad and (len(idx) > 2):
             drop = np.r_[idx[0], drop[1:]]
         flag[drop] = SPEED
+        idx, dt, d = _kept_steps(idx, flag, ts, xs, ys, dt, d)
     seg = np.full(n, -1, dtype=np.int64)
-    idx = np.flatnonzero(flag == 0)
     if len(idx):
-        seg[idx] = np.r_[0, np.cumsum(np.diff(ts[idx]) > rules.gap_s)]
+        seg[idx] = np.concatenate(([0], np.cumsum(dt > rules.gap_s)))
         _flag_jitter(ts, xs, ys, idx, seg, flag, rules)
     return CleanTrack(order=order, flag=flag, segment=seg)
+
+
+def _kept_steps(
+    idx: IntArray,
+    flag: npt.NDArray[np.uint8],
+    ts: FloatArray,
+    xs: FloatArray,
+    ys: FloatArray,
+    dt: FloatArray,
+    d: FloatArray,
+) -> tuple[IntArray, FloatArray, FloatArray]:
+    """The fixes of ``idx`` still kept, and the time and length of the steps between them:
+    reused where both ends were already neighbours, measured where a drop joined them."""
+    pos = np.flatnonzero(flag[idx] == 0)
+    kept = idx[pos]
+    if len(kept) < 2:
+        return kept, np.empty(0), np.empty(0)
+    at = pos[:-1]
+    new_dt, new_d = dt[at], d[at]
+    joined = np.flatnonzero(np.diff(pos) != 1)
+    a, b = kept[joined], kept[joined + 1]
+    new_dt[joined] = ts[b] - ts[a]
+    new_d[joined] = np.hypot(xs[b] - xs[a], ys[b] - ys[a])
+    return kept, new_dt, new_d
 
 
 def _flag_jitter(
