@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 from urllib.parse import quote
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from sqlalchemy.exc import DataError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gis.errors import (
@@ -61,6 +63,29 @@ async def _database_down(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(
         status_code=503,
         content={"detail": "database unavailable, try again", "error": "Unavailable"},
+        headers={"Retry-After": "5"},
+    )
+
+
+# SQLSTATEs of a clash with a concurrent transaction: the same request again succeeds.
+_RETRYABLE = {"23505": 409, "40001": 503, "40P01": 503}
+
+
+async def _conflict(request: Request, exc: Exception) -> JSONResponse:
+    """A unique key taken by a concurrent request (two phones sending the same upload at
+    once), a serialization failure or a deadlock: 409/503 asking to retry, never 500."""
+    orig = getattr(exc, "orig", exc)
+    status = _RETRYABLE.get(getattr(orig, "sqlstate", None) or "")
+    if status is None:
+        return await _unexpected(request, exc)
+    log.warning("concurrent conflict on %s: %s", request.url.path, str(orig).splitlines()[0])
+    return JSONResponse(
+        status_code=status,
+        content={
+            "detail": "conflict with a concurrent request: send the same request again",
+            "error": "Conflict",
+        },
+        headers={"Retry-After": "1"},
     )
 
 
@@ -105,6 +130,12 @@ def add_exception_handlers(app: FastAPI) -> None:
     for cls in STATUS:
         app.add_exception_handler(cls, _domain_error)
     app.add_exception_handler(OperationalError, _database_down)
+    app.add_exception_handler(psycopg.OperationalError, _database_down)  # raw COPY cursors
+    app.add_exception_handler(PoolTimeoutError, _database_down)  # no pooled connection free
+    app.add_exception_handler(IntegrityError, _conflict)
+    app.add_exception_handler(psycopg.IntegrityError, _conflict)
+    app.add_exception_handler(psycopg.errors.SerializationFailure, _conflict)
+    app.add_exception_handler(psycopg.errors.DeadlockDetected, _conflict)
     app.add_exception_handler(DataError, _bad_value)
     app.add_exception_handler(Exception, _unexpected)
 

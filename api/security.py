@@ -162,11 +162,30 @@ def allow(*roles: str) -> Any:
     return Depends(check)
 
 
-def public() -> Any:
-    """Declare an endpoint open to everyone (sign-in, the API docs, Open311 reads...)."""
+def public(*, audit_writes: bool = True) -> Any:
+    """Declare an endpoint open to everyone (sign-in, the API docs, Open311...). A write
+    (any method but GET/HEAD) through it is written to the audit log in the request's own
+    transaction, as ``public:<client address>``; the sign-in routes, which audit every
+    sign-in themselves, pass ``audit_writes=False``."""
+    if not audit_writes:
 
-    def open_to_all() -> None:
-        return None
+        def open_to_all() -> None:
+            return None
+
+    else:
+
+        def open_to_all(request: Request, session: SessionDep) -> None:  # type: ignore[misc]
+            if request.method in ("GET", "HEAD", "OPTIONS"):
+                return None
+            client = request.client.host if request.client else "unknown"
+            audit(
+                session,
+                action="write",
+                username=f"public:{client}"[:64],
+                method=request.method,
+                path=request.url.path,
+            )
+            return None
 
     setattr(open_to_all, ACCESS_ATTR, "public")
     return Depends(open_to_all)
@@ -240,7 +259,7 @@ failed_logins = _FailedLogins()
 def sign_in(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     session: SessionDep,
-    _open: Annotated[None, public()] = None,
+    _open: Annotated[None, public(audit_writes=False)] = None,
 ) -> Token:
     """Exchange user name and password for a bearer token. Five failures for one name
     within a minute block it for the rest of that minute."""
@@ -302,7 +321,7 @@ def login_page(next: str = "/", error: int = 0) -> HTMLResponse:
     return HTMLResponse(LOGIN_PAGE.format(next=html.escape(_safe_next(next)), error=message))
 
 
-@router.post("/login", include_in_schema=False, dependencies=[public()])
+@router.post("/login", include_in_schema=False, dependencies=[public(audit_writes=False)])
 def login_form(
     request: Request,
     session: SessionDep,
@@ -332,7 +351,7 @@ def login_form(
     return response
 
 
-@router.post("/logout", include_in_schema=False, dependencies=[public()])
+@router.post("/logout", include_in_schema=False, dependencies=[public(audit_writes=False)])
 def logout() -> RedirectResponse:
     """Forget the page cookie."""
     response = RedirectResponse("/auth/login", status.HTTP_303_SEE_OTHER)

@@ -7,6 +7,7 @@ from api.cli import (  # noqa: F401  (register)
     exchange,
     incidents,
     isochrones,
+    load,
     pages,
     planning,
     tracks,

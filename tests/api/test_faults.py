@@ -111,3 +111,82 @@ def test_connection_killed_mid_batch_then_retry_stores_exactly_once(
             conn.execute(
                 text("DELETE FROM incidents WHERE idempotency_key LIKE :p"), {"p": prefix + "%"}
             )
+
+
+def _probe_client(app):  # type: ignore[no-untyped-def]
+    """The app with routes raising what the database layer raises under faults."""
+    import psycopg
+    from fastapi import APIRouter
+    from fastapi.testclient import TestClient
+    from sqlalchemy.exc import IntegrityError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    from api.security import public
+
+    probe = APIRouter(prefix="/probe-db", dependencies=[public()])
+    faults = {
+        "raw-copy-died": psycopg.OperationalError("server closed the connection unexpectedly"),
+        "pool-empty": PoolTimeout("QueuePool limit of size 5 overflow 10 reached"),
+        "same-key-raced": IntegrityError(
+            "INSERT", {}, psycopg.errors.UniqueViolation("duplicate key value")
+        ),
+        "raw-same-key": psycopg.errors.UniqueViolation("duplicate key value"),
+        "deadlock": psycopg.errors.DeadlockDetected("deadlock detected"),
+        "check-broken": IntegrityError("INSERT", {}, psycopg.errors.CheckViolation("check")),
+    }
+
+    def raising(exc: Exception):  # type: ignore[no-untyped-def]
+        def raiser() -> None:
+            raise exc
+
+        return raiser
+
+    for name, exc in faults.items():
+        probe.add_api_route(f"/{name}", raising(exc), methods=["GET"])
+    app.include_router(probe)
+    return TestClient(app, raise_server_exceptions=False)
+
+
+def test_database_faults_answer_503_or_409_with_a_clear_body_never_500() -> None:
+    from api.main import create_app
+
+    c = _probe_client(create_app())
+    for name in ("raw-copy-died", "pool-empty"):
+        r = c.get(f"/probe-db/{name}")
+        assert r.status_code == 503, name
+        assert r.json() == {"detail": "database unavailable, try again", "error": "Unavailable"}
+        assert r.headers["retry-after"]
+    for name, status in (("same-key-raced", 409), ("raw-same-key", 409), ("deadlock", 503)):
+        r = c.get(f"/probe-db/{name}")
+        assert r.status_code == status, name
+        assert "send the same request again" in r.json()["detail"]
+    r = c.get("/probe-db/check-broken")  # not a race: a bug, answered without any detail
+    assert r.status_code == 500 and r.json() == {"detail": "internal error", "error": "Internal"}
+
+
+def test_requests_wait_for_a_database_slot_then_get_503(monkeypatch: pytest.MonkeyPatch) -> None:
+    """At most DB_SLOTS requests hold a session; the next waits (no thread held), and after
+    SLOT_WAIT_S is told 503 with Retry-After; a freed slot is taken again."""
+    import asyncio
+
+    from fastapi import HTTPException
+
+    from api import deps
+
+    monkeypatch.setattr(deps, "DB_SLOTS", 1)
+    monkeypatch.setattr(deps, "SLOT_WAIT_S", 0.2)
+
+    async def scenario() -> None:
+        first = deps.get_session()
+        await first.__anext__()
+        second = deps.get_session()
+        with pytest.raises(HTTPException) as refused:
+            await second.__anext__()
+        assert refused.value.status_code == 503
+        assert refused.value.headers == {"Retry-After": "5"}
+        await first.aclose()  # the first request ends: its slot is free again
+        third = deps.get_session()
+        assert await third.__anext__() is not None
+        await third.aclose()
+
+    asyncio.run(scenario())
