@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 import geopandas as gpd
 import pandas as pd
 import shapely
-from fastapi import APIRouter, Header, HTTPException, Query, Response, status
+from fastapi import APIRouter, Header, HTTPException, Query, Request, Response, status
 from fastapi.responses import HTMLResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 
@@ -47,6 +47,7 @@ from gis.db.queries.community import (
     wish_step,
 )
 from gis.db.queries.network import load_network
+from gis.db.queries.users import audit
 from gis.matching import match_helpers
 from gis.volunteering import rules_from_dict, rules_to_dict
 from maps.community import STAT_COLUMNS, build_needs_page
@@ -287,6 +288,7 @@ OFFICE_READERS = ("admin", "dispatcher", "community")
 @router.get("/volunteers", dependencies=[allow(*ROLES)],
             summary="The resource list (资源清单)")  # fmt: skip
 def get_volunteers(
+    request: Request,
     session: SessionDep,
     who: PrincipalDep,
     kind: Literal["volunteer", "party_member", "resident_unit", "company"] | None = None,
@@ -301,10 +303,18 @@ def get_volunteers(
     if personal and who.role not in OFFICE_READERS:
         raise HTTPException(403, f"role {who.role!r} may not read volunteers' phone numbers")
     grid_ids = None if who.grid_ids is None else sorted(who.grid_ids)
-    return list_volunteers(
+    rows = list_volunteers(
         session, kind=kind, skill=skill, grid_ids=grid_ids, personal=personal, limit=limit,
         offset=offset,
     )  # fmt: skip
+    if personal:  # phone numbers are personal data: every read is audited
+        ids = [r["id"] for r in rows]
+        audit(
+            session, action="read_personal", user_id=who.user_id or None,
+            username=who.username, method=request.method, path=request.url.path,
+            detail={"volunteers": ids[:1000], "count": len(ids)},
+        )  # fmt: skip
+    return rows
 
 
 # ---------------------------------------------------------------------------------- 项目清单
