@@ -2,8 +2,9 @@
 communities, trend and breakdown charts, a community table, and its PDF/PNG export.
 
 Cards: incidents, 处置率 (handled / valid), on-time rate (按时办结率), satisfaction (满意度),
-in-grid closure share (小事不出格), patrol coverage (巡查覆盖率: 三级 grids crossed by a
-track) and service coverage (服务圈覆盖率: households inside the largest walking band).
+in-grid closure share (小事不出格), patrol coverage (巡查覆盖率: micro grids patrolled at least
+10 minutes on the latest day with tracks, the rule of gis.patrol) and service coverage
+(服务圈覆盖率: households within 15 minutes on foot along the streets, gis.service_coverage).
 Charts are inline SVG drawn here: no chart library, nothing to fetch, and they print.
 The export opens the page in headless Chromium (Debian's /usr/bin/chromium through
 Playwright) with every request answered from ``maps/static`` or refused, so it works offline.
@@ -28,6 +29,7 @@ from branca.element import Element
 from maps.assets import ASSET_BASE, STATIC_DIR, local_map, render_offline
 from maps.basemaps import BaseMap, add_base_map, base_map, base_map_note, shift_frame
 from maps.incidents import ZERO_COLOUR, class_breaks, colour_of, round_geoms
+from maps.layers import fit_bounds
 from maps.style import level_label
 
 log = logging.getLogger(__name__)
@@ -76,12 +78,13 @@ def kpi_cards(
         (
             "巡查覆盖率",
             _pct(patrol["patrolled"] / grids if grids else None),
-            f"三级网格 {int(patrol.get('patrolled', 0))}/{grids}",
+            f"{patrol.get('unit', '三级网格')} {int(patrol.get('patrolled', 0))}/{grids}"
+            + (f"（{str(patrol['day'])[5:]}）" if patrol.get("day") else ""),
         ),
         (
             "服务圈覆盖率",
             _pct(service["covered"] / households if households and minutes else None),
-            f"{minutes} 分钟步行圈内户数" if minutes else "尚未计算服务圈",
+            f"{minutes} 分钟步行可达户数" if minutes else "尚未计算服务圈",
         ),
     ]
 
@@ -100,8 +103,10 @@ def column_chart_svg(
     colours: Sequence[str] = ("#2c7bb6", "#fdae61"),
     width: int = 560,
     height: int = 220,
+    max_labels: int = 12,
 ) -> str:
-    """Grouped column chart (one group per label, one column per series) with a key."""
+    """Grouped column chart (one group per label, one column per series) with a key; at most
+    about ``max_labels`` axis labels (every label stays in the columns' tooltips)."""
     n = len(labels)
     top = max([max(v, default=0) for v in series.values()] + [1])
     pad_l, pad_b, pad_t = 40, 34, 22
@@ -132,7 +137,7 @@ def column_chart_svg(
         kx = pad_l + 10 + s * 110
         parts.append(f'<rect x="{kx}" y="4" width="12" height="10" fill="{colour}"/>')
         parts.append(_svg_text(kx + 16, 13, name, anchor="start"))
-    step = max(1, int(np.ceil(n / 12)))  # at most about 12 axis labels
+    step = max(1, int(np.ceil(n / max(max_labels, 1))))
     for i in range(0, n, step):
         x = pad_l + i * group_w + group_w / 2
         parts.append(_svg_text(x, height - pad_b + 14, labels[i], size=10))
@@ -198,7 +203,7 @@ def _community_table(kpis: pd.DataFrame, limit: int = 12) -> str:
 
 _CSS = """
 <style>
-html,body{height:auto;margin:0;background:#f4f5f7}
+html,body{height:auto!important;min-height:100%;margin:0;background:#f4f5f7}
 body{font:13px/1.5 "Noto Sans CJK SC","Microsoft YaHei",sans-serif;color:#222}
 #wg-brief{width:1240px;margin:0 auto;padding:14px 18px}
 #wg-brief h1{font-size:22px;margin:0 0 2px} .wg-sub{color:#666;margin-bottom:10px}
@@ -305,7 +310,7 @@ def build_briefing_page(
             tooltip=folium.GeoJsonTooltip(fields=["name", "n"], aliases=["社区", "事件数"]),
         ).add_to(layer)
         minx, miny, maxx, maxy = (float(v) for v in frame.total_bounds)
-        m.fit_bounds([[miny, minx], [maxy, maxx]])
+        fit_bounds(m, [[miny, minx], [maxy, maxx]])
     layer.add_to(m)
     folium.LayerControl(collapsed=True, position="topright").add_to(m)
 

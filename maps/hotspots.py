@@ -20,6 +20,8 @@ from branca.element import Element
 
 from gis.hotspots import EMERGING_LABELS, GI_CLASSES, NO_DATA, summarise
 from maps.assets import ASSET_BASE, local_map, render_offline
+from maps.basemaps import BASE_NAMES, BaseMap, add_base_map, base_map, base_map_note, shift_frame
+from maps.layers import fit_bounds
 
 log = logging.getLogger(__name__)
 
@@ -87,13 +89,34 @@ def _props(frame: gpd.GeoDataFrame, columns: Sequence[str]) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(pd.DataFrame(data), geometry=geoms, crs=4326)
 
 
-def _form(categories: Sequence[str], category: str | None, start: str, end: str, weeks: int) -> str:
+BASE_LABELS = {
+    "none": "无（离线）",
+    "osm": "OSM",
+    "tianditu": "天地图",
+    "amap": "高德",
+    "tencent": "腾讯",
+}
+
+
+def _form(
+    categories: Sequence[str],
+    category: str | None,
+    start: str,
+    end: str,
+    weeks: int,
+    base: BaseMap | None = None,
+) -> str:
     options = ['<option value="">全部类别</option>'] + [
         f'<option value="{html.escape(c)}"{" selected" if c == category else ""}>'
         f"{html.escape(c)}</option>"
         for c in categories
     ]
     field = "margin:2px 0;font:12px sans-serif"
+    chosen = base.name if base is not None else "none"
+    base_opts = "".join(
+        f'<option value="{b}"{" selected" if b == chosen else ""}>{BASE_LABELS.get(b, b)}</option>'
+        for b in BASE_NAMES
+    )
     return (
         '<form id="wangge-filter" method="get" style="margin:4px 0 6px">'
         f'<label>事件类别 <select name="category" style="{field}">{"".join(options)}</select>'
@@ -104,6 +127,7 @@ def _form(categories: Sequence[str], category: str | None, start: str, end: str,
         f'style="{field}"></label><br>'
         f'<label>新兴热点周数 <input type="number" name="weeks" min="3" max="52" '
         f'value="{weeks}" style="width:48px;{field}"></label> '
+        f'<label>底图 <select name="base" style="{field}">{base_opts}</select></label> '
         '<button type="submit" style="font:12px sans-serif">查询</button></form>'
     )
 
@@ -116,6 +140,7 @@ def _legend(
     emerging_counts: dict[str, int],
     emerging_title: str,
     form: str,
+    note: str = "",
 ) -> str:
     rows = [f'<div style="font-weight:bold;margin-top:4px">{html.escape(GI_LAYER)}（置信度）</div>']
     for cls, n in gi_counts.items():
@@ -136,6 +161,8 @@ def _legend(
             f'<div class="wangge-legend-row">{_swatch(EMERGING_COLOURS[key])}'
             f"{html.escape(EMERGING_LABELS[key])}（{n} 个）</div>"
         )
+    if note:
+        rows.append(f'<div class="wangge-legend-row" style="color:#666">{html.escape(note)}</div>')
     return (
         '<div id="wangge-legend" style="position:fixed;bottom:44px;left:10px;z-index:1000;'
         "max-height:calc(100vh - 140px);overflow:auto;background:rgba(255,255,255,.94);"
@@ -157,6 +184,7 @@ def build_hotspot_page(
     start: str = "",
     end: str = "",
     weeks: int = 8,
+    base: BaseMap | None = None,
     asset_base: str = ASSET_BASE,
 ) -> str:
     """The full offline HTML page of the hotspot analysis.
@@ -176,6 +204,8 @@ def build_hotspot_page(
         The period shown, as ``YYYY-MM-DD`` (for the subtitle and the form).
     weeks
         Weeks of the emerging-hotspot analysis (for the form).
+    base
+        Base map (default none: offline); AMap/Tencent shift the grids into GCJ-02.
 
     Returns
     -------
@@ -186,7 +216,8 @@ def build_hotspot_page(
     missing = set(GI_COLUMNS) - set(gi.columns)
     if missing:
         raise ValueError(f"gi needs columns {GI_COLUMNS}; missing {sorted(missing)}")
-    frame = gi if gi.crs is None else gi.to_crs(4326)
+    base = base or base_map("none")
+    frame = shift_frame(gi, base)
     m = local_map(
         DEFAULT_CENTER,
         zoom_start=14,
@@ -194,6 +225,7 @@ def build_hotspot_page(
         control_scale=True,
         zoom_snap=0.25,  # fit the district snugly, not at the next whole zoom level out
     )
+    add_base_map(m, base)
     gi_group = folium.FeatureGroup(name=GI_LAYER, show=True)
     if len(frame):
         data = _props(frame, [c for c in GI_COLUMNS if c != "geometry"])
@@ -216,7 +248,7 @@ def build_hotspot_page(
     emerging_counts: dict[str, int] = {}
     emerging_title = "新兴热点"
     if emerging is not None and len(emerging):
-        em = emerging if emerging.crs is None else emerging.to_crs(4326)
+        em = shift_frame(emerging, base)
         emerging_counts = summarise(em["pattern"].tolist(), list(EMERGING_COLOURS))
         bins = em.attrs.get("weeks") or []
         if bins:
@@ -244,7 +276,7 @@ def build_hotspot_page(
     folium.LayerControl(collapsed=False, position="topright").add_to(m)
     if len(frame):
         minx, miny, maxx, maxy = (float(v) for v in frame.total_bounds)
-        m.fit_bounds([[miny, minx], [maxy, maxx]])
+        fit_bounds(m, [[miny, minx], [maxy, maxx]])
     gi_counts = summarise(frame["gi_class"].tolist(), GI_CLASSES)
     if (frame["gi_class"] == NO_DATA).any():
         gi_counts[NO_DATA] = int((frame["gi_class"] == NO_DATA).sum())
@@ -257,7 +289,8 @@ def build_hotspot_page(
         int(frame["gi_core"].sum()),
         emerging_counts,
         emerging_title,
-        _form(categories, category, start, end, weeks),
+        _form(categories, category, start, end, weeks, base),
+        base_map_note(base),
     )
     m.get_root().html.add_child(Element(legend), name="wangge_legend")
     m.get_root().title = html.escape(title)

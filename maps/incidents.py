@@ -26,6 +26,7 @@ from folium import plugins
 
 from maps.assets import ASSET_BASE, local_map, localise, render_offline
 from maps.basemaps import BaseMap, add_base_map, base_map, base_map_note, shift_frame, shift_points
+from maps.layers import fit_bounds
 from maps.style import HEAT_GRADIENT, LEVELS, level_label
 
 log = logging.getLogger(__name__)
@@ -232,7 +233,13 @@ def choropleth_layer(
         style_function=lambda f, s=style: {**s, "fillColor": f["properties"]["fc"]},
         highlight_function=lambda _f: {"weight": 3, "color": "#1f4e79"},
         tooltip=folium.GeoJsonTooltip(fields=["name", "n"], aliases=["名称", "事件数"]),
-        popup=folium.GeoJsonPopup(fields=["popup"], labels=False, class_name="wg-popup"),
+        # keep the opened popup clear of the filter form and metric switch at the top left
+        popup=folium.GeoJsonPopup(
+            fields=["popup"],
+            labels=False,
+            class_name="wg-popup",
+            auto_pan_padding_top_left=[60, 110],
+        ),
         popup_keep_highlighted=True,
     )
     gj.add_to(group)
@@ -497,7 +504,7 @@ def build_incidents_page(
 
     if len(frame):
         minx, miny, maxx, maxy = (float(v) for v in frame.total_bounds)
-        m.fit_bounds([[miny, minx], [maxy, maxx]])
+        fit_bounds(m, [[miny, minx], [maxy, maxx]])
     top_down = {lv: breaks[lv] for lv in LEVELS if lv in breaks}
     root = m.get_root()
     root.header.add_child(Element(_CSS), name="wangge_css")

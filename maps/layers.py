@@ -52,6 +52,20 @@ def _as_int_or_none(values: pd.Series) -> list[int | None]:
     return [None if pd.isna(v) else int(v) for v in values]
 
 
+def fit_bounds(m: folium.Map, bounds: list[list[float]]) -> None:
+    """Fit ``m`` to ``[[south, west], [north, east]]`` at once, without the zoom animation.
+
+    The map opens at a default zoom and then fits the data; animated, a jump of three or four
+    zoom levels scales Leaflet's SVG and canvas layers by 2**3.75 (≈ 13×) during the
+    animation, and Chromium keeps rastering them at that scale afterwards: the tiles exceed
+    its raster budget and large parts of the filled shapes are never drawn (seen in headless
+    screenshots, GPU on or off, and reproduced by panning). ``animate: false`` avoids it.
+    """
+    fb = folium.map.FitBounds(bounds)
+    fb.options["animate"] = False
+    m.add_child(fb)
+
+
 def level_pane(level: str) -> str:
     """Name of the Leaflet pane that holds the outlines of one level (see :func:`add_panes`)."""
     return f"wangge-{level}"

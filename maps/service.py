@@ -11,6 +11,8 @@ import pandas as pd
 from branca.element import Element
 
 from maps.assets import ASSET_BASE, local_map, render_offline
+from maps.basemaps import BaseMap, add_base_map, base_map, base_map_note, shift_frame
+from maps.layers import fit_bounds
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,7 @@ def _legend(
     colours: dict[str, str],
     summary: pd.DataFrame,
     n_outside: int,
+    note: str = "",
 ) -> str:
     rows = []
     overall = summary[summary["scope"] == "overall"].set_index("minutes") if len(summary) else None
@@ -59,6 +62,8 @@ def _legend(
         f'height:10px;margin-right:6px;background:{OUTSIDE_COLOUR}"></span>'
         f"15分钟圈外楼栋（{n_outside:,} 栋）</div>"
     )
+    if note:
+        rows.append(f'<div class="wangge-legend-row" style="color:#666">{html.escape(note)}</div>')
     return (
         '<div id="wangge-legend" style="position:fixed;bottom:44px;left:10px;z-index:1000;'
         "background:rgba(255,255,255,.93);padding:8px 12px;border-radius:6px;"
@@ -75,6 +80,7 @@ def build_service_page(
     outside: gpd.GeoDataFrame,
     *,
     title: str = "15分钟便民生活圈",
+    base: BaseMap | None = None,
     asset_base: str = ASSET_BASE,
 ) -> str:
     """The full offline HTML page of the service circles.
@@ -90,11 +96,18 @@ def build_service_page(
         the legend.
     outside
         Buildings (EPSG:4326) beyond the 15-minute circle, with building_id and households.
+    base
+        Base map (default none: offline); AMap/Tencent shift every overlay into GCJ-02.
     """
     for need, frame in (("station_id", stations), ("minutes", isochrones)):
         if len(frame) and need not in frame.columns:
             raise ValueError(f"missing column {need!r}")
+    base = base or base_map("none")
+    stations, isochrones, outside = (
+        shift_frame(f, base) if len(f) else f for f in (stations, isochrones, outside)
+    )
     m = local_map(DEFAULT_CENTER, zoom_start=14, asset_base=asset_base, control_scale=True)
+    add_base_map(m, base)
     colours = _kind_colours(stations["kind"].tolist() if len(stations) else [])
     for minutes in sorted(BAND_STYLE, reverse=True):
         colour, label = BAND_STYLE[minutes]
@@ -146,9 +159,9 @@ def build_service_page(
     frames = [f for f in (isochrones, stations) if len(f)]
     if frames:
         b = pd.concat([f.geometry for f in frames]).total_bounds
-        m.fit_bounds([[float(b[1]), float(b[0])], [float(b[3]), float(b[2])]])
+        fit_bounds(m, [[float(b[1]), float(b[0])], [float(b[3]), float(b[2])]])
     m.get_root().html.add_child(
-        Element(_legend(title, kind_counts, colours, summary, len(outside))),
+        Element(_legend(title, kind_counts, colours, summary, len(outside), base_map_note(base))),
         name="wangge_legend",
     )
     m.get_root().title = html.escape(title)

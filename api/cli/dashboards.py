@@ -3,75 +3,17 @@
 from __future__ import annotations
 
 import json
-import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from api.cli.app import bench_app, console
 
-BENCH_DB = "wangge_bench_dash"
-
-
-def _bench_url(url: str | None) -> str:
-    """The scratch database URL: given, or the configured server with :data:`BENCH_DB`."""
-    from sqlalchemy.engine import make_url
-
-    from gis.db.config import get_settings, normalise_url
-
-    if url:
-        return normalise_url(url)
-    base = make_url(normalise_url(get_settings().database_url))
-    return base.set(database=BENCH_DB).render_as_string(hide_password=False)
-
-
-def _prepare(url: str, district: Path | None) -> None:
-    """Create (if needed), migrate and fill the scratch database with a district's grids."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import OperationalError, ProgrammingError
+if TYPE_CHECKING:
     from sqlalchemy.orm import Session
-
-    from gis.db.migrate import upgrade
-
-    target = make_url(url)
-    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        exists = conn.execute(
-            text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": target.database}
-        ).scalar()
-        if not exists:
-            conn.execute(text(f'CREATE DATABASE "{target.database}"'))
-    admin.dispose()
-    engine = create_engine(url)
-    try:
-        with engine.begin() as conn:
-            conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
-            conn.execute(text("CREATE EXTENSION IF NOT EXISTS pgrouting"))
-    except (OperationalError, ProgrammingError) as exc:
-        msg = (
-            f"cannot create the PostGIS extensions in {target.database} ({exc.orig}); as a "
-            f"superuser run: psql -d {target.database} -c 'CREATE EXTENSION postgis; "
-            "CREATE EXTENSION pgrouting'"
-        )
-        raise typer.BadParameter(msg) from exc
-    upgrade(url)
-    with Session(engine) as session, session.begin():
-        n = session.execute(text("SELECT count(*) FROM grids")).scalar()
-        if not n:
-            from gis.db.load import load_district
-
-            if district is None:
-                from data.generate import generate_district
-
-                tmp = Path(tempfile.mkdtemp(prefix="wangge-bench-"))
-                generate_district(tmp, preset="fixture", seed=7)
-                district = tmp
-            console.print(f"loading the district from {district} into {target.database}")
-            load_district(session, district, tracks=False)
-    engine.dispose()
 
 
 @bench_app.command("pages")
@@ -80,40 +22,77 @@ def bench_pages(
         str, typer.Option(help="incident counts, comma-separated")
     ] = "10000,100000,1000000",
     database_url: Annotated[
-        str | None, typer.Option(help=f"scratch database (default: {BENCH_DB} on the server)")
-    ] = None,
-    district: Annotated[
-        Path | None,
-        typer.Option(help="district files for an empty scratch database (default: fixture)"),
+        str | None,
+        typer.Option(help="database holding the district (default: the main one; only read)"),
     ] = None,
     out_dir: Annotated[Path, typer.Option(help="where to write the report")] = Path("var/bench"),
+    repeats: Annotated[int, typer.Option(help="runs per page; the median is reported")] = 3,
 ) -> None:
-    """Load synthetic incidents, build every dashboard page, open it in headless Chromium."""
-    from sqlalchemy import create_engine
+    """Synthetic incidents in a temporary table over a real district; build every dashboard
+    page and open it in headless Chromium (nothing is written to the database)."""
+    from datetime import date
+
+    from sqlalchemy import create_engine, text
     from sqlalchemy.orm import Session
 
-    from api.routes.dashboards import DashboardParams, briefing_page, incidents_page
+    from api.routes.dashboards import (
+        DashboardParams,
+        briefing_page,
+        clear_caches,
+        incidents_page,
+        overview_page,
+        patrol_page_for,
+    )
+    from api.routes.hotspots import HotspotParams, hotspots_page
+    from api.routes.stations import service_page
+    from gis.access import Principal
     from gis.bench.pages import run_bench
-    from gis.db.config import get_taxonomy
-    from gis.db.queries.grids import grids_frame
-    from gis.db.queries.incidents import heat_cells
+    from gis.db.config import get_settings, get_taxonomy, normalise_url
     from maps.assets import STATIC_DIR
-    from maps.overview import build_overview
 
     counts = [int(s.replace("_", "")) for s in sizes.split(",") if s.strip()]
-    url = _bench_url(database_url)
-    _prepare(url, district)
+    url = normalise_url(database_url or get_settings().database_url)
     taxonomy = get_taxonomy()
+    admin = Principal(0, "bench", "admin")
+
+    def body(response: object) -> str:
+        return bytes(response.body).decode("utf-8")  # type: ignore[attr-defined]
+
+    def cold(build: Callable[[Session], str]) -> Callable[[Session], str]:
+        def run(s: Session) -> str:
+            clear_caches()  # time every page cold: no coverage or patrol layers kept
+            return build(s)
+
+        return run
+
     pages = {
+        "overview": lambda s: overview_page(s, taxonomy, DashboardParams()),
         "incidents (month)": lambda s: incidents_page(s, taxonomy, DashboardParams()),
         "incidents (week)": lambda s: incidents_page(s, taxonomy, DashboardParams(period="week")),
+        "hotspots": lambda s: body(hotspots_page(s, HotspotParams())),
+        "service": lambda s: body(service_page(s)),
+        "patrol": lambda s: patrol_page_for(s, admin, None, DashboardParams()),
         "briefing": lambda s: briefing_page(s, taxonomy, DashboardParams()),
-        "overview": lambda s: build_overview(grids_frame(s), heat_cells(s)),
     }
+    pages = {name: cold(build) for name, build in pages.items()}
     engine = create_engine(url)
-    with Session(engine) as session:
-        result = run_bench(session, taxonomy, pages, static_dir=STATIC_DIR, sizes=counts)
+    with engine.connect() as conn:
+        # one connection for everything: the temporary incidents table lives in it
+        session = Session(bind=conn)
+        name = conn.execute(text("SELECT current_database()")).scalar()
+        conn.commit()
+        result = run_bench(
+            session,
+            taxonomy,
+            pages,
+            static_dir=STATIC_DIR,
+            sizes=counts,
+            district=str(name),
+            repeats=repeats,
+        )
+        session.close()
     engine.dispose()
+    result["date"] = date.today().isoformat()
     table = Table(title="wangge bench pages (goal: < 5 MB, < 3 s)")
     for col in ("incidents", "page", "HTML MB", "server s", "browser s", "total s", "errors", "ok"):
         table.add_column(col, justify="left" if col == "page" else "right")

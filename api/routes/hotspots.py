@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from api.deps import SessionDep
 from api.security import allow
 from gis.access import ROLES
+from gis.db.config import get_settings
 from gis.db.queries.hotspots import (
     incident_categories,
     latest_report,
@@ -28,6 +29,7 @@ from gis.db.queries.hotspots import (
 from gis.errors import GisError
 from gis.hotspots import EMERGING_LABELS, GI_CLASSES, emerging_hotspots, gi_star, summarise
 from gis.incidents import LOCAL_TZ
+from maps.basemaps import base_map
 from maps.hotspots import build_hotspot_page
 
 log = logging.getLogger(__name__)
@@ -143,9 +145,14 @@ def get_hotspots(
 
 
 @router.get("/maps/hotspots", response_class=HTMLResponse, summary="Hotspot map page")
-def hotspots_page(session: SessionDep, q: ParamsDep) -> HTMLResponse:
+def hotspots_page(
+    session: SessionDep,
+    q: ParamsDep,
+    base: Annotated[str, Query(description="none, osm, tianditu, amap or tencent")] = "none",
+) -> HTMLResponse:
     """Micro grids coloured by Gi* class, the emerging-hotspot layer, a Chinese legend and a
-    filter form (category, period, weeks)."""
+    filter form (category, period, weeks, base map)."""
+    base_layer = base_map(base, tianditu_key=get_settings().tianditu_key)
     gi, emerging = _analyse(session, q)
     return HTMLResponse(
         build_hotspot_page(
@@ -157,5 +164,6 @@ def hotspots_page(session: SessionDep, q: ParamsDep) -> HTMLResponse:
             start=q.start.isoformat() if q.start else "",
             end=q.end.isoformat() if q.end else "",
             weeks=q.weeks,
+            base=base_layer,
         )
     )

@@ -22,6 +22,7 @@ from api.schemas.stations import (
 )
 from api.security import allow
 from gis.access import ROLES
+from gis.db.config import get_settings
 from gis.db.queries.network import (
     all_isochrones,
     district_coverage,
@@ -32,6 +33,7 @@ from gis.db.queries.network import (
     stations_frame,
 )
 from gis.errors import EmptyInputError
+from maps.basemaps import base_map
 from maps.service import build_service_page
 
 # Everyone signed in reads the service circles; proposing new sites is planning work.
@@ -126,12 +128,18 @@ def post_siting(session: SessionDep, body: SitingRequest) -> SitingResultPublic:
 
 
 @router.get("/maps/service", response_class=HTMLResponse, summary="Service-circle map page")
-def service_page(session: SessionDep) -> HTMLResponse:
+def service_page(
+    session: SessionDep,
+    base: Annotated[str, Query(description="none, osm, tianditu, amap or tencent")] = "none",
+) -> HTMLResponse:
     """Stations by kind, 5/10/15-minute isochrones, coverage shares, uncovered buildings."""
+    base_layer = base_map(base, tianditu_key=get_settings().tianditu_key)
     stations = stations_frame(session)
     try:
         cov = district_coverage(session)
         summary, outside = cov.summary, cov.outside(15)
     except EmptyInputError:  # no network loaded yet: stations only
         summary, outside = pd.DataFrame(), gpd.GeoDataFrame(geometry=[], crs=4326)
-    return HTMLResponse(build_service_page(stations, all_isochrones(session), summary, outside))
+    return HTMLResponse(
+        build_service_page(stations, all_isochrones(session), summary, outside, base=base_layer)
+    )

@@ -1,5 +1,5 @@
 """Patrol tracks: upload, cleaning, per-grid effort, coverage, key-household visits and the
-weekly compliance report; the patrol map page."""
+weekly compliance report (the patrol map page is in api.routes.dashboards)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 import pandas as pd
 from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile, status
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy import text
 
 from api.deps import SessionDep
@@ -23,7 +23,6 @@ from gis.db.queries.tracks import (
     grid_coverage,
     household_compliance,
     key_households_frame,
-    patrol_day_layers,
     store_uploads,
     track_detail,
     track_grid_ids,
@@ -32,7 +31,6 @@ from gis.db.queries.tracks import (
 from gis.db.queries.users import audit
 from gis.errors import NotFoundError
 from gis.tracks import MAX_FILE_BYTES, TRACK_CRS
-from maps.patrol import patrol_page_html
 
 router = APIRouter(tags=["tracks"])
 UPLOADERS = ("admin", "patroller", "dispatcher")
@@ -283,26 +281,6 @@ def _personal(
     rows = key_households_frame(session, personal=True)
     rows = rows[rows["household_id"].isin(ids)]
     return pd.DataFrame(rows[["household_id", "name", "phone", "unit", "room"]])
-
-
-@router.get("/maps/patrol", summary="The patrol map of a day", response_class=HTMLResponse,
-            dependencies=[allow(*ROLES)])  # fmt: skip
-def patrol_page(
-    session: SessionDep,
-    who: PrincipalDep,
-    day: Annotated[date | None, Query(alias="date")] = None,
-) -> HTMLResponse:
-    """Tracks of the day, grid status colours and the uncovered streets (巡查地图)."""
-    scope = None if who.grid_ids is None else sorted(who.grid_ids)
-    day = day or _latest_day(session)
-    grids, tracks, uncovered, share = patrol_day_layers(session, day, scope)
-    return HTMLResponse(patrol_page_html(day, grids, tracks, uncovered, street_share=share))
-
-
-def _latest_day(session: SessionDep) -> date:
-    """The latest day with a track (the demo's week is in the past), else today."""
-    day = session.execute(text("SELECT max(work_date) FROM patrol_tracks")).scalar_one()
-    return day or _today()
 
 
 def _in_scope(frame: pd.DataFrame, who: Principal, column: str) -> pd.DataFrame:

@@ -55,6 +55,10 @@ def test_incidents_page_in_chromium(live_server: str, page, session: Session) ->
     # a click on a grid opens its popup with its numbers and latest incidents
     pg.locator("path.leaflet-interactive").first.click(force=True)
     pg.wait_for_selector(".leaflet-popup-content .wg-pop")
+    # the popup fades in (leaflet-fade-anim): shoot it when it is fully drawn
+    pg.wait_for_function(
+        "getComputedStyle(document.querySelector('.leaflet-popup')).opacity === '1'"
+    )
     popup = pg.inner_text(".leaflet-popup-content")
     assert "事件" in popup and "每千户" in popup and ("最近事件" in popup or "最近无事件" in popup)
     shot = screenshot(pg, "dashboard-incidents")

@@ -6,14 +6,15 @@ PostGIS, so a page carries grid counts and heat cells, never a million raw incid
 * :func:`recent_incidents` — the latest matching incidents, for the grid popups;
 * :func:`kpi_summary` — 处置率, on-time rate, satisfaction and in-grid closure (小事不出格),
   for the district and per community, with the same definitions as :mod:`gis.kpis`;
-* :func:`patrol_coverage`, :func:`service_coverage` — the two coverage cards.
+* :func:`patrol_coverage`, :func:`service_coverage` — simple coverage counts;
+* :func:`latest_patrol_day`, :func:`patrol_days` — the overview's patrol cards and chart.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -369,3 +370,185 @@ def service_coverage(session: Session) -> dict[str, Any]:
         {"m": band},
     ).scalar()
     return {"minutes": int(band), "households": int(total or 0), "covered": int(covered or 0)}
+
+
+def latest_patrol_day(session: Session, *, before: datetime | None = None) -> date | None:
+    """The latest work day with a patrol track (before ``before`` if given), or None."""
+    sql = "SELECT max(work_date) FROM patrol_tracks"
+    params: dict[str, Any] = {}
+    if before is not None:
+        sql += " WHERE started_at < :b"
+        params["b"] = before
+    return session.execute(text(sql), params).scalar()
+
+
+def patrol_days(
+    session: Session, last: date, *, days: int = 7, min_minutes: float = 10.0
+) -> pd.DataFrame:
+    """Micro grids patrolled (at least ``min_minutes`` inside, gis.patrol's rule) on each of
+    the ``days`` days up to ``last``: columns day (ISO date), patrolled, grids."""
+    first = last - timedelta(days=days - 1)
+    rows = session.execute(
+        text(
+            """
+            WITH d AS (
+                SELECT generate_series(CAST(:a AS date), CAST(:b AS date), interval '1 day')::date
+                       AS day
+            ),
+            per AS (
+                SELECT p.work_date AS day, e.grid_id
+                FROM track_effort e JOIN patrol_tracks p ON p.id = e.track_id
+                WHERE e.level = 'micro' AND p.work_date BETWEEN :a AND :b
+                GROUP BY p.work_date, e.grid_id HAVING sum(e.seconds) >= :m * 60
+            )
+            SELECT d.day, count(per.grid_id) AS patrolled,
+                   (SELECT count(*) FROM grids WHERE level = 'micro') AS grids
+            FROM d LEFT JOIN per ON per.day = d.day GROUP BY d.day ORDER BY d.day
+            """
+        ),
+        {"a": first, "b": last, "m": min_minutes},
+    ).all()
+    frame = pd.DataFrame(rows, columns=["day", "patrolled", "grids"])
+    frame["day"] = [d.isoformat() for d in frame["day"]]
+    return frame.astype({"patrolled": "int64", "grids": "int64"})
+
+
+def patrol_day_stamp(session: Session, day: date) -> tuple[Any, ...]:
+    """What the patrol layers of ``day`` depend on: the day's tracks (count, largest id,
+    total fixes kept) and the roads (count, largest id); equal stamps, equal layers."""
+    row = session.execute(
+        text(
+            """
+            SELECT (SELECT count(*) FROM patrol_tracks WHERE work_date = :d),
+                   (SELECT max(id) FROM patrol_tracks WHERE work_date = :d),
+                   (SELECT sum(n_kept) FROM patrol_tracks WHERE work_date = :d),
+                   (SELECT count(*) FROM roads), (SELECT max(id) FROM roads)
+            """
+        ),
+        {"d": day},
+    ).one()
+    return tuple(row)
+
+
+def buildings_stamp(session: Session) -> tuple[Any, ...]:
+    """Buildings count, largest id and total households and residents: coverage shares
+    change only when one of these does (or the network and stations, see the isochrones'
+    fingerprint)."""
+    row = session.execute(
+        text(
+            "SELECT count(*), max(id), coalesce(sum(households), 0), "
+            "coalesce(sum(residents), 0) FROM buildings"
+        )
+    ).one()
+    return tuple(row)
+
+
+def dashboard_summary(
+    session: Session,
+    taxonomy: Taxonomy,
+    flt: IncidentFilter | None = None,
+    *,
+    period: str = "month",
+) -> dict[str, pd.DataFrame]:
+    """Everything the overview and the briefing count, from **one** scan of the incidents.
+
+    The same numbers as :func:`kpi_summary`, :func:`period_counts` and :func:`counts_by`
+    (category and source), computed with ``GROUPING SETS``: a million incidents are read
+    once instead of four times. (The heat cells stay a query of their own: as one more
+    grouping set they made this scan about 2.5 times slower on a million incidents.)
+
+    Returns
+    -------
+    dict
+        ``kpis``, ``trend``, ``by_category`` and ``by_source``.
+    """
+    if period not in PERIODS:
+        raise GisError(f"unknown period {period!r}; use week or month")
+    values, params = _deadline_values(taxonomy)
+    where, fparams = (flt or IncidentFilter()).where("i")
+    done = ", ".join(f"'{s}'" for s in _DONE)
+    void = ", ".join(f"'{s}'" for s in _VOID)
+    tz = LOCAL_TZ_NAME
+    sets = "(), (community_id), (p), (category), (source)"
+    sql = f"""
+        WITH d(code, name, resolve_s, same_day) AS ({values}),
+        x AS (
+            SELECT i.community_id, i.status, i.handling_level, i.satisfaction, i.category,
+                   i.source,
+                   date_trunc('{period}', i.reported_at AT TIME ZONE '{tz}')::date AS p,
+                   i.status IN ({done}) AND i.resolved_at <= CASE
+                       WHEN coalesce(dc.same_day, dn.same_day, TRUE) THEN greatest(
+                            (date_trunc('day', i.reported_at AT TIME ZONE '{tz}')
+                             + interval '1 day') AT TIME ZONE '{tz}',
+                            i.reported_at + make_interval(
+                                secs => coalesce(dc.resolve_s, dn.resolve_s, 86400.0) / 2))
+                       ELSE i.reported_at + make_interval(
+                                secs => coalesce(dc.resolve_s, dn.resolve_s, 86400.0))
+                   END AS on_time
+            FROM incidents i
+            LEFT JOIN d dc ON dc.code = i.category_code
+            LEFT JOIN d dn ON i.category_code IS NULL AND dn.name = i.category
+            WHERE {where}
+        )
+        SELECT GROUPING(community_id, p, category, source) AS g,
+               community_id, p, category, source,
+               count(*) AS incidents,
+               count(*) FILTER (WHERE status NOT IN ({void})) AS valid,
+               count(*) FILTER (WHERE status IN ({done})) AS handled,
+               count(*) FILTER (WHERE on_time) AS on_time,
+               count(*) FILTER (WHERE status = 'closed') AS closed,
+               count(*) FILTER (WHERE status = 'closed' AND handling_level = 'grid')
+                   AS closed_in_grid,
+               avg(satisfaction)::float8 AS satisfaction,
+               count(satisfaction) AS evaluations
+        FROM x GROUP BY GROUPING SETS ({sets})
+    """
+    result = session.execute(text(sql), {**params, **fparams})
+    rows = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    # GROUPING(...) bits, first column highest: 1 where the column is not grouped on
+    full = 0b1111
+    only = {name: full ^ (1 << (3 - k)) for k, name in enumerate(
+        ("community_id", "p", "category", "source"))}  # fmt: skip
+    ints = ["incidents", "valid", "handled", "on_time", "closed", "closed_in_grid", "evaluations"]
+    if len(rows):
+        rows[ints] = rows[ints].astype("int64")
+    kpi_cols = ["community_id", *ints, "satisfaction"]
+    total = rows[rows["g"] == full][kpi_cols]
+    if total.empty:  # no incident at all: one total row of zeros
+        total = pd.DataFrame([{**dict.fromkeys(ints, 0), "community_id": None,
+                               "satisfaction": None}])[kpi_cols]  # fmt: skip
+    comm = rows[(rows["g"] == only["community_id"]) & rows["community_id"].notna()]
+    kpis = pd.concat([total, comm.sort_values("community_id")[kpi_cols]], ignore_index=True)
+    kpis[ints] = kpis[ints].astype("int64")
+    ids = [None, *(int(c) for c in kpis["community_id"].iloc[1:])]
+    kpis["community_id"] = pd.Series(ids, index=kpis.index, dtype=object)
+
+    def ratio(num: str, den: str) -> pd.Series:
+        dd = kpis[den].where(kpis[den] > 0)
+        return (kpis[num] / dd).round(4)
+
+    kpis["handled_rate"] = ratio("handled", "valid")
+    kpis["on_time_rate"] = ratio("on_time", "handled")
+    kpis["in_grid_share"] = ratio("closed_in_grid", "closed")
+    kpis["satisfaction"] = kpis["satisfaction"].astype(float).round(2)
+    names = dict(
+        session.execute(text("SELECT id, name FROM grids WHERE level = 'community'")).all()
+    )
+    kpis["name"] = [names.get(c) if c is not None else None for c in kpis["community_id"]]
+
+    tr = rows[rows["g"] == only["p"]].sort_values("p")
+    trend = pd.DataFrame(
+        {
+            "period": [v.isoformat() for v in tr["p"]],
+            "incidents": tr["incidents"].to_numpy(),
+            "handled": tr["handled"].to_numpy(),
+        }
+    ).astype({"incidents": "int64", "handled": "int64"})
+
+    def by(column: str) -> pd.DataFrame:
+        part = rows[rows["g"] == only[column]][[column, "incidents"]]
+        part = part.rename(columns={column: "key"})
+        part = part.sort_values(["incidents", "key"], ascending=[False, True])
+        return part.reset_index(drop=True).astype({"incidents": "int64"})
+
+    return {"kpis": kpis, "trend": trend, "by_category": by("category"), "by_source": by("source")}
