@@ -18,7 +18,9 @@ from sqlalchemy.orm import Session
 from gis.address import Gazetteer
 from gis.db.queries.buildings import buildings_fingerprint, buildings_frame
 from gis.db.queries.grids import grids_fingerprint, grids_frame
+from gis.db.queries.tracks import patrol_context
 from gis.geocode import GridIndex
+from gis.patrol import PatrolContext
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -80,6 +82,9 @@ class GridLocator:
 
 
 grid_locator: Cached[GridLocator] = Cached("grid", grids_fingerprint, GridLocator)
+# the grid index and chain lookups of POST /tracks (building it costs ~30 ms per request on
+# the fixture district, more on the demo): kept until a grid changes
+patrol_index: Cached[PatrolContext] = Cached("patrol", grids_fingerprint, patrol_context)
 gazetteer: Cached[Gazetteer] = Cached(
     "address", buildings_fingerprint, lambda s: Gazetteer.from_buildings(buildings_frame(s))
 )

@@ -292,18 +292,20 @@ def detect_visits(
     brk = np.r_[
         True, (b[1:] != b[:-1]) | (tr[1:] != tr[:-1]) | long_gap | (dt > rules.max_silence_s)
     ]
-    run = np.cumsum(brk) - 1
-    g = pd.DataFrame({"run": run, "b": b, "track": tr, "t": tt, "d": d})
-    g = g[is_key[g["b"].to_numpy()]]
-    if g.empty:
+    at_key = is_key[b]  # a run is at one building: it is kept or dropped whole
+    if not at_key.any():
         return pd.DataFrame(columns=cols)
-    runs = g.groupby("run").agg(
-        building=("b", "first"),
-        track=("track", "first"),
-        start=("t", "min"),
-        end=("t", "max"),
-        n_fixes=("t", "size"),
-        min_distance_m=("d", "min"),
+    brk, b, tr, tt, d = brk[at_key], b[at_key], tr[at_key], tt[at_key], d[at_key]
+    first = np.flatnonzero(brk)  # runs are contiguous: reduce each with numpy, no groupby
+    runs = pd.DataFrame(
+        {
+            "building": b[first],
+            "track": tr[first],
+            "start": np.minimum.reduceat(tt, first),
+            "end": np.maximum.reduceat(tt, first),
+            "n_fixes": np.diff(np.r_[first, len(tt)]),
+            "min_distance_m": np.minimum.reduceat(d, first),
+        }
     )
     runs["minutes"] = (runs["end"] - runs["start"]) / 60.0
     runs = runs[runs["minutes"] >= rules.minutes]

@@ -29,12 +29,46 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def process_tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) used so far by a process and all its descendants, read
+    from /proc (Linux); 0.0 where /proc is not there."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            stat = Path(f"/proc/{p}/stat").read_text()
+            fields = stat[stat.rindex(")") + 2 :].split()
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo.extend(int(c) for c in (task / "children").read_text().split())
+        except (OSError, ValueError):
+            continue  # gone meanwhile
+    return total
+
+
+class Served(str):
+    """The base URL of an app served by :func:`served`; ``cpu_s()`` tells the CPU time its
+    processes (uvicorn and its workers) have used."""
+
+    pid: int
+
+    def __new__(cls, base: str, pid: int) -> Served:
+        out = super().__new__(cls, base)
+        out.pid = pid
+        return out
+
+    def cpu_s(self) -> float:
+        """CPU seconds used by the server's processes so far."""
+        return process_tree_cpu_s(self.pid)
+
+
 @contextmanager
 def served(
     database_url: str, *, workers: int = 2, startup_s: float = 60.0, log: Path | None = None
-) -> Iterator[str]:
+) -> Iterator[Served]:
     """The real app in a uvicorn subprocess on 127.0.0.1 (``workers`` processes) over
-    ``database_url``; yields its base URL and stops it on exit."""
+    ``database_url``; yields its base URL (with the server's CPU time) and stops it on exit."""
     import httpx2 as httpx
 
     port = free_port()
@@ -60,7 +94,7 @@ def served(
             if time.monotonic() > deadline:
                 raise RuntimeError(f"uvicorn did not answer within {startup_s:.0f} s")
             time.sleep(0.2)
-        yield base
+        yield Served(base, proc.pid)
     finally:
         proc.terminate()
         try:
@@ -110,7 +144,7 @@ def bench_load(
             f"{sum(1 for j in jobs if j.resend)} sent twice; uvicorn x{server_workers}"
         )
         with served(url, workers=server_workers) as base:
-            result = run_load(base, jobs, timeout_s=timeout)
+            result = run_load(base, jobs, timeout_s=timeout, server_cpu=base.cpu_s)
         with transaction() as session:
             result.stored = stored_counts(session, [p.user_id for p in patrollers])
     finally:
@@ -130,6 +164,11 @@ def bench_load(
         ("throughput", f"{s['uploads_per_s']:,.1f} uploads/s, {s['points_per_s']:,.0f} fixes/s"),
         ("latency p50 / p90", f"{lat['p50']:,.0f} / {lat['p90']:,.0f} ms"),
         ("latency p99 / max", f"{lat['p99']:,.0f} / {lat['max']:,.0f} ms"),
+        (
+            "server CPU (uvicorn processes)",
+            f"{s['server_cpu_s']:,.1f} s, {s['server_cpu_ms_per_request']:,.1f} ms per request",
+        ),
+        ("whole machine CPU busy (all processes)", f"{s['machine_cpu_s']:,.1f} s"),
         ("retries (409 / 503 / dropped)", " / ".join(str(v) for v in s["retried_on"].values())),
         ("every fix stored exactly once", "yes" if not problems else "NO"),
     ):

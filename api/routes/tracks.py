@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy import text
 
 from api.deps import SessionDep
+from api.indexes import patrol_index
 from api.security import PrincipalDep, allow
 from gis.access import PERSONAL_DATA_ROLES, ROLES, Principal
 from gis.db.queries.tracks import (
@@ -25,7 +26,7 @@ from gis.db.queries.tracks import (
     key_households_frame,
     store_uploads,
     track_detail,
-    track_grid_ids,
+    tracks_grid_ids,
     tracks_list,
 )
 from gis.db.queries.users import audit
@@ -97,15 +98,13 @@ def upload_tracks(
         TrackSource(name=(f.filename or "upload")[-200:], data=_read(f), staff_id=staff_id)
         for f in files
     ]
-    reports = store_uploads(session, batch, crs=crs, user_id=who.user_id or None)
+    reports = store_uploads(
+        session, batch, crs=crs, user_id=who.user_id or None, ctx=patrol_index.get(session)
+    )
     if who.role == "patroller":
-        outside = [
-            t["id"]
-            for r in reports
-            for t in r.get("tracks", [])
-            if not who.in_scope(*track_grid_ids(session, int(t["id"])))
-            and track_grid_ids(session, int(t["id"]))
-        ]
+        ids = [int(t["id"]) for r in reports for t in r.get("tracks", [])]
+        touched = tracks_grid_ids(session, ids)
+        outside = [tid for tid, grids in touched.items() if grids and not who.in_scope(*grids)]
         if outside:
             # not refused: a worker may cross into a neighbour's grid; the report says so
             for r in reports:

@@ -21,9 +21,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -93,6 +96,8 @@ class LoadResult:
     wall_s: float
     answers: list[Answer] = field(default_factory=list)
     stored: dict[str, int] = field(default_factory=dict)
+    server_cpu_s: float = math.nan  # CPU used by the server's processes during the burst
+    machine_cpu_s: float = math.nan  # CPU busy on the whole machine (other work included)
 
     def latency_ms(self, q: float) -> float:
         """The ``q`` quantile (0..1) of request latency in milliseconds."""
@@ -127,6 +132,9 @@ class LoadResult:
                 "p99": round(self.latency_ms(0.99), 1),
                 "max": round(self.latency_ms(1.0), 1),
             },
+            "server_cpu_s": round(self.server_cpu_s, 2),
+            "server_cpu_ms_per_request": round(1000.0 * self.server_cpu_s / self.requests, 1),
+            "machine_cpu_s": round(self.machine_cpu_s, 2),
             "statuses": {str(k): v for k, v in self.statuses().items()},
             "stored": self.stored,
         }
@@ -325,10 +333,30 @@ async def _run(base_url: str, jobs: list[Job], timeout_s: float) -> tuple[list[A
     return [a for answers in done for a in answers], wall
 
 
-def run_load(base_url: str, jobs: list[Job], *, timeout_s: float = 120.0) -> LoadResult:
-    """Send every job at once to ``base_url`` (127.0.0.1 only); bounded by ``timeout_s``."""
+def machine_cpu_s() -> float:
+    """CPU seconds the whole machine has been busy (not idle) since boot, from /proc/stat;
+    NaN where there is none."""
+    try:
+        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except OSError:
+        return math.nan
+    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
+    return (sum(values[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def run_load(
+    base_url: str,
+    jobs: list[Job],
+    *,
+    timeout_s: float = 120.0,
+    server_cpu: Callable[[], float] | None = None,
+) -> LoadResult:
+    """Send every job at once to ``base_url`` (127.0.0.1 only); bounded by ``timeout_s``.
+    ``server_cpu`` tells the server's CPU seconds so far: the burst's share is reported."""
     _local_only(base_url)
+    cpu0, machine0 = (server_cpu() if server_cpu else math.nan), machine_cpu_s()
     answers, wall = asyncio.run(_run(base_url, jobs, timeout_s))
+    cpu1, machine1 = (server_cpu() if server_cpu else math.nan), machine_cpu_s()
     return LoadResult(
         workers=len(jobs),
         files=len(jobs),
@@ -336,6 +364,8 @@ def run_load(base_url: str, jobs: list[Job], *, timeout_s: float = 120.0) -> Loa
         requests=len(answers),
         wall_s=wall,
         answers=answers,
+        server_cpu_s=cpu1 - cpu0,
+        machine_cpu_s=machine1 - machine0,
     )
 
 

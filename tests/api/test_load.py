@@ -45,7 +45,7 @@ def test_600_patrollers_upload_at_once_and_every_point_is_stored_once(
         assert resends == WORKERS // 10 and {j.resend for j in jobs} == {"", "after", "concurrent"}
 
         with served(db_url, workers=2) as base:
-            result = run_load(base, jobs, timeout_s=WALL_LIMIT_S)
+            result = run_load(base, jobs, timeout_s=WALL_LIMIT_S, server_cpu=base.cpu_s)
 
         with Session(engine) as session:
             result.stored = stored_counts(session, [p.user_id for p in patrollers])
@@ -60,6 +60,10 @@ def test_600_patrollers_upload_at_once_and_every_point_is_stored_once(
             by_worker.setdefault(a.worker, []).append(a.duplicate)
         assert all(d.count(False) == 1 for d in by_worker.values())
         assert sum(d.count(True) for d in by_worker.values()) == resends
+        # the same file twice at the same moment: the second waits for the first, never a
+        # 409 "send again"
+        assert summary["retried_on"]["409"] == 0
+        assert result.server_cpu_s > 0  # measured (the CPU per upload the README quotes)
         assert result.wall_s < WALL_LIMIT_S
         assert summary["latency_ms"]["p99"] < WALL_LIMIT_S * 1000
     finally:

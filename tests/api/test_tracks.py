@@ -7,15 +7,23 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import threading
+import time
+import uuid
 from pathlib import Path
+from typing import Any
 
+import httpx2 as httpx
 import numpy as np
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
+from api.indexes import patrol_index
 from api.security import create_token, hash_password
+from gis.bench.load import Patroller, add_patrollers, gpx_walk, remove_patrollers
 from gis.crs import wgs84_to_gcj02
+from gis.db.queries.tracks import TrackSource, store_uploads
 from gis.db.queries.users import add_user
 
 DAY = "2026-10-26"
@@ -399,3 +407,192 @@ def test_key_household_personal_data_only_for_allowed_roles(client, session: Ses
     assert their_cov.status_code == 404
     daily = client.get("/patrol/daily", params={"date": DAY}, headers=patrol).json()
     assert daily and {r["grid_id"] for r in daily} <= own_grids
+
+
+# ------------------------------------------------------------------ concurrency, live server
+
+
+def _post_file(base: str, token: str, name: str, data: bytes, out: list[Any]) -> None:
+    with httpx.Client(base_url=base, timeout=60, trust_env=False) as http:
+        r = http.post(
+            "/tracks",
+            files={"files": (name, data, "application/gpx+xml")},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    out.append((r.status_code, r.json()))
+
+
+def _stored(engine: Engine, user_id: int) -> tuple[int, int, int]:
+    with Session(engine) as s:
+        return s.execute(
+            text(
+                "SELECT count(DISTINCT u.id), count(DISTINCT t.id), count(p.*) "
+                "FROM track_uploads u LEFT JOIN patrol_tracks t ON t.upload_id = u.id "
+                "LEFT JOIN track_points p ON p.track_id = t.id WHERE u.user_id = :u"
+            ),
+            {"u": user_id},
+        ).one()
+
+
+@pytest.fixture
+def patroller(engine: Engine) -> Any:
+    """A committed patroller account with its own grid (the live server sees it) and token;
+    removed with its uploads afterwards."""
+    prefix = f"tr-{uuid.uuid4().hex[:8]}"
+    with Session(engine) as s, s.begin():
+        (p,) = add_patrollers(s, 1, prefix=prefix, password_hash=hash_password("not-used-123"))
+    yield p, create_token(p.user_id, "patroller")
+    with Session(engine) as s, s.begin():
+        remove_patrollers(s, prefix)
+
+
+def test_the_same_file_sent_twice_at_the_same_moment_is_stored_once(
+    live_server: str, engine: Engine, patroller: tuple[Patroller, str]
+) -> None:
+    p, token = patroller
+    rounds, points = 4, 24
+    for k in range(rounds):
+        data = gpx_walk(p, points, worker=900 + k)
+        start = threading.Barrier(2)
+        answers: list[Any] = []
+
+        def send(data: bytes = data, start: threading.Barrier = start, out: list = answers) -> None:
+            start.wait()
+            _post_file(live_server, token, "same.gpx", data, out)
+
+        threads = [threading.Thread(target=send) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        # both answered with success, no "send again": one stored it, the other was told
+        # it is the same file, with the first copy's report
+        assert sorted(a[0] for a in answers) == [200, 201], answers
+        (new,) = [a[1]["uploads"][0] for a in answers if a[0] == 201]
+        (dup,) = [a[1]["uploads"][0] for a in answers if a[0] == 200]
+        assert new["duplicate"] is False and dup["duplicate"] is True
+        assert dup["upload_id"] == new["upload_id"] and dup["tracks"] == new["tracks"]
+        assert new["tracks"][0]["points"] == points
+    assert _stored(engine, p.user_id) == (rounds, rounds, rounds * points)
+
+
+def test_two_batches_with_the_same_files_in_opposite_order_at_once(
+    live_server: str, engine: Engine, patroller: tuple[Patroller, str]
+) -> None:
+    """Batches [A, B] and [B, A] sent at the same moment: no deadlock, no 409; each file
+    stored once and both answers name the same upload for the same file."""
+    p, token = patroller
+    a, b = gpx_walk(p, 20, worker=960), gpx_walk(p, 20, worker=961)
+    start = threading.Barrier(2)
+    answers: list[Any] = []
+
+    def send(order: list[tuple[str, bytes]]) -> None:
+        files = [("files", (name, data, "application/gpx+xml")) for name, data in order]
+        start.wait()
+        with httpx.Client(base_url=live_server, timeout=60, trust_env=False) as http:
+            r = http.post("/tracks", files=files, headers={"Authorization": f"Bearer {token}"})
+        answers.append((r.status_code, r.json()))
+
+    threads = [
+        threading.Thread(target=send, args=([("a.gpx", a), ("b.gpx", b)],)),
+        threading.Thread(target=send, args=([("b.gpx", b), ("a.gpx", a)],)),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert len(answers) == 2 and all(code in (200, 201) for code, _ in answers), answers
+    upload_of: dict[str, set[int]] = {}
+    new = 0
+    for _code, body in answers:
+        for r in body["uploads"]:
+            upload_of.setdefault(r["file"], set()).add(r["upload_id"])  # same name, same bytes
+            new += not r["duplicate"]
+    assert new == 2  # each file new exactly once over both answers
+    assert all(len(ids) == 1 for ids in upload_of.values()) and len(upload_of) == 2, upload_of
+    assert _stored(engine, p.user_id) == (2, 2, 40)
+
+
+@pytest.mark.parametrize("first_outcome", ["commit", "rollback"])
+def test_an_upload_waits_for_a_concurrent_transaction_storing_the_same_file(
+    live_server: str, engine: Engine, patroller: tuple[Patroller, str], first_outcome: str
+) -> None:
+    """The same file is being stored by another transaction, still open: the request waits
+    for it, then answers as a duplicate with its report (commit) or stores the file itself
+    (rollback). Never a 409."""
+    p, token = patroller
+    data = gpx_walk(p, 30, worker=950)
+    answers: list[Any] = []
+    with Session(engine) as first:
+        first.begin()
+        (report,) = store_uploads(
+            first, [TrackSource("first.gpx", data, p.staff_id)], user_id=p.user_id
+        )
+        thread = threading.Thread(
+            target=_post_file, args=(live_server, token, "again.gpx", data, answers)
+        )
+        thread.start()
+        time.sleep(1.5)
+        assert thread.is_alive() and not answers  # waiting on the open transaction
+        if first_outcome == "commit":
+            first.commit()
+        else:
+            first.rollback()
+        thread.join(timeout=60)
+    ((status_code, body),) = answers
+    (answer,) = body["uploads"]
+    if first_outcome == "commit":
+        assert status_code == 200 and answer["duplicate"] is True, body
+        assert answer["upload_id"] == report["upload_id"] and answer["file"] == "first.gpx"
+        assert answer["tracks"] == report["tracks"]
+    else:
+        assert status_code == 201 and answer["duplicate"] is False, body
+        assert answer["file"] == "again.gpx"
+    assert _stored(engine, p.user_id) == (1, 1, 30)
+
+
+def test_a_grid_edit_is_seen_by_the_next_upload(client, session: Session) -> None:
+    """The grid index of POST /tracks is kept between requests, and rebuilt after a grid
+    edit: fixes in the part split off are assigned to the new grid."""
+    gid, x0, y0, x1, y1 = session.execute(
+        text(
+            "SELECT id, ST_XMin(geom), ST_YMin(geom), ST_XMax(geom), ST_YMax(geom) FROM grids "
+            "WHERE level = 'micro' ORDER BY code LIMIT 1"
+        )
+    ).one()
+    _sid, _g, (lon, lat) = _worker(session)
+    first = client.post("/tracks", files={"files": ("a.csv", _walk_csv(lon, lat, 10), "text/csv")})
+    assert first.status_code == 201, first.text
+    before = patrol_index.get(session)
+    assert patrol_index.get(session) is before  # kept while no grid changes
+    version = session.execute(text("SELECT version FROM grids WHERE id = :i"), {"i": gid}).scalar()
+    cx = (x0 + x1) / 2
+    line = {"type": "LineString", "coordinates": [[cx, y0 - 0.001], [cx, y1 + 0.001]]}
+    split = client.post(
+        f"/grids/{gid}/split", json={"version": version, "line": line, "reason": "test"}
+    )
+    assert split.status_code == 200, split.text
+    new_id = split.json()["created"][0]
+    assert patrol_index.get(session) is not before
+    # a walk starting inside the new grid: every fix gets the grid PostGIS puts it in
+    nlon, nlat = session.execute(
+        text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM grids "
+             "WHERE id = :i) s"),
+        {"i": new_id},
+    ).one()  # fmt: skip
+    walk = _walk_csv(nlon, nlat, 10, t0=T0 + 7200)
+    second = client.post("/tracks", files={"files": ("b.csv", walk, "text/csv")})
+    assert second.status_code == 201, second.text
+    (tid,) = [t["id"] for t in second.json()["uploads"][0]["tracks"]]
+    rows = session.execute(
+        text(
+            """
+            SELECT p.grid_id, (SELECT g.id FROM grids g WHERE g.level = 'micro'
+                               AND ST_Covers(g.geom, p.geom) ORDER BY g.id LIMIT 1) AS truth
+            FROM track_points p WHERE p.track_id = :t ORDER BY p.seq
+            """
+        ),
+        {"t": tid},
+    ).all()
+    assert rows[0].grid_id == new_id
+    assert all(r.grid_id == r.truth for r in rows if r.truth is not None), rows

@@ -83,77 +83,84 @@ def store_uploads(
     """Read, clean, assign and store a batch of track files; one report per file.
 
     A file already stored (same bytes once gunzipped) is not stored again: its report says
-    ``"duplicate": true`` and lists the tracks stored the first time. Runs in the caller's
-    transaction; any error raises before the caller commits, so nothing is half-written.
+    ``"duplicate": true`` and is the report of the first copy. Each file's upload row is
+    claimed first with ``INSERT ... ON CONFLICT DO NOTHING``: when a concurrent request is
+    storing the same file, the claim waits for that request's transaction and then answers
+    with what it stored (or stores the file itself if that request failed), so two phones
+    sending the same file at once both get an answer and the file is stored once. Runs in
+    the caller's transaction; any error raises before the caller commits, so nothing is
+    half-written. ``ctx`` defaults to one built from the grids table.
     """
     step = progress or (lambda _s, _d, _t: None)
     files = list(files)
-    ctx = ctx or patrol_context(session)
-    reports: list[dict[str, Any]] = []
+    datas = [decompress(f.data, f.name) for f in files]  # gzipped or not: the same file
+    digests = [hashlib.sha256(d).hexdigest() for d in datas]
+    first_of: dict[str, int] = {}
+    for i, digest in enumerate(digests):
+        first_of.setdefault(digest, i)
+    # claims in one order (by hash) for every request: two batches holding the same files
+    # wait for each other instead of deadlocking
+    claimed: dict[str, int] = {}
+    known: dict[str, dict[str, Any]] = {}
+    for digest in sorted(first_of):
+        f = files[first_of[digest]]
+        upload_id, old = _claim_upload(session, digest, f, crs=crs, user_id=user_id)
+        if upload_id is not None:
+            claimed[digest] = upload_id
+        else:
+            known[digest] = old or {}
     batch: list[tuple[int, TrackSource, list[ProcessedTrack], pd.DataFrame, Any]] = []
-    seen: dict[str, int] = {}
-    digests: list[str] = []
     for i, f in enumerate(files):
-        data = decompress(f.data, f.name)  # the same track gzipped or not is the same file
-        digest = hashlib.sha256(data).hexdigest()
-        digests.append(digest)
-        # twice in this batch: the first one's row exists already, its report not yet
-        old = None if digest in seen else _existing_upload(session, digest)
-        if old is not None or digest in seen:
-            reports.append(old or {"duplicate": True, "file": f.name, "same_as": seen[digest]})
-            step("tracks", i + 1, len(files))
-            continue
-        tf = read_track_file(data, name=f.name, crs=crs)
-        tracks, effort = process_file(tf, ctx, rules)
+        digest = digests[i]
+        if digest in claimed and first_of[digest] == i:
+            ctx = ctx or patrol_context(session)
+            tf = read_track_file(datas[i], name=f.name, crs=crs)
+            tracks, effort = process_file(tf, ctx, rules)
+            batch.append((claimed[digest], f, tracks, effort, tf))
+        step("tracks", i + 1, len(files))
+    new: dict[str, dict[str, Any]] = {}
+    if batch:
+        hash_of = {upload_id: digest for digest, upload_id in claimed.items()}
+        for report in _store_batch(session, batch, hash_of=hash_of, visit_rules=visit_rules):
+            new[hash_of[report["upload_id"]]] = report
+    reports = []
+    for i, f in enumerate(files):
+        digest = digests[i]
+        if digest in known:
+            reports.append(known[digest])
+        elif first_of[digest] == i:
+            reports.append(new[digest])
+        else:  # twice in this batch: the second says what the first stored
+            reports.append({**new[digest], "file": f.name, "duplicate": True})
+    return reports
+
+
+def _claim_upload(
+    session: Session, digest: str, f: TrackSource, *, crs: str, user_id: int | None
+) -> tuple[int | None, dict[str, Any] | None]:
+    """The new upload row's id, or (None, the stored report) when the file is stored
+    already. A claim of a file that a concurrent transaction is storing waits for it: if
+    that one commits, the claim gives way and reads its report; if it rolls back, the claim
+    succeeds."""
+    for _ in range(3):
         upload_id = session.execute(
             text(
                 """
                 INSERT INTO track_uploads (content_hash, filename, format, crs, staff_id,
                                            user_id, n_points, report)
-                VALUES (:h, :n, :f, :c, :s, :u, :p, '{}'::jsonb) RETURNING id
+                VALUES (:h, :n, '', :c, :s, :u, 0, '{}'::jsonb)
+                ON CONFLICT (content_hash) DO NOTHING RETURNING id
                 """
             ),
-            {
-                "h": digest,
-                "n": f.name,
-                "f": tf.format,
-                "c": crs,
-                "s": f.staff_id,
-                "u": user_id,
-                "p": len(tf),
-            },
-        ).scalar_one()
-        seen[digest] = upload_id
-        batch.append((upload_id, f, tracks, effort, tf))
-        step("tracks", i + 1, len(files))
-    if batch:
-        new_reports = _store_batch(session, batch, digest_of=seen, visit_rules=visit_rules)
-        it = iter(new_reports)
-        reports = [r if r is not None else next(it) for r in _placeholders(reports, digests, seen)]
-        by_upload = {r["upload_id"]: r for r in new_reports}
-        reports = [  # a file twice in one batch: the second says what the first stored
-            {**by_upload[r["same_as"]], "file": r["file"], "duplicate": True}
-            if "same_as" in r
-            else r
-            for r in reports
-        ]
-    return reports
-
-
-def _placeholders(
-    reports: list[dict[str, Any]], digests: list[str], seen: dict[str, int]
-) -> list[dict[str, Any] | None]:
-    """Reports in file order: known ones, and None where a new upload's report goes."""
-    out: list[dict[str, Any] | None] = []
-    it = iter(reports)
-    first_time: set[str] = set()
-    for digest in digests:
-        if digest in seen and digest not in first_time:
-            first_time.add(digest)
-            out.append(None)
-        else:
-            out.append(next(it))
-    return out
+            {"h": digest, "n": f.name, "c": crs, "s": f.staff_id, "u": user_id},
+        ).scalar_one_or_none()
+        if upload_id is not None:
+            return int(upload_id), None
+        old = _existing_upload(session, digest)
+        if old is not None:
+            return None, old
+        # the row that stopped the claim is gone again (deleted meanwhile): claim again
+    raise GisError(f"{f.name}: could not claim the upload, send it again")
 
 
 def _existing_upload(session: Session, digest: str) -> dict[str, Any] | None:
@@ -169,26 +176,26 @@ def _store_batch(
     session: Session,
     batch: list[tuple[int, TrackSource, list[ProcessedTrack], pd.DataFrame, Any]],
     *,
-    digest_of: dict[str, int],
+    hash_of: dict[int, str],
     visit_rules: VisitRules | None,
 ) -> list[dict[str, Any]]:
     """Insert the tracks, COPY all fixes, set the cleaned lines, effort and visits."""
-    hash_of_upload = {v: k for k, v in digest_of.items()}
     track_rows = []
-    for upload_id, f, tracks, _effort, _tf in batch:
+    for pos, (upload_id, f, tracks, _effort, _tf) in enumerate(batch):
         for tr in tracks:
             kept = tr.flag == KEPT
             t_kept = tr.t[kept] if kept.any() else tr.t
             start = datetime.fromtimestamp(float(t_kept.min()), LOCAL_TZ)
             track_rows.append(
                 {
+                    "pos": pos,
                     "upload_id": upload_id,
                     "number": tr.number,
                     "staff_id": f.staff_id,
                     "source_name": f"{f.name}#{tr.number}",
                     "name": tr.name or None,
                     "content_hash": hashlib.sha256(
-                        f"{hash_of_upload[upload_id]}:{tr.number}".encode()
+                        f"{hash_of[upload_id]}:{tr.number}".encode()
                     ).hexdigest(),
                     "started_at": datetime.fromtimestamp(float(t_kept.min()), LOCAL_TZ),
                     "ended_at": datetime.fromtimestamp(float(t_kept.max()), LOCAL_TZ),
@@ -204,7 +211,7 @@ def _store_batch(
     frame = pd.DataFrame(track_rows)
     session.execute(
         text(
-            "CREATE TEMP TABLE stage_tracks (upload_id int, number int, staff_id int, "
+            "CREATE TEMP TABLE stage_tracks (pos int, upload_id int, number int, staff_id int, "
             "source_name text, name text, content_hash text, started_at timestamptz, "
             "ended_at timestamptz, work_date date, n_points int, n_kept int, distance_m float8, "
             "dropped jsonb) ON COMMIT DROP"
@@ -218,7 +225,7 @@ def _store_batch(
                    started_at, ended_at, work_date, n_points, n_kept, distance_m, dropped)
             SELECT upload_id, staff_id, source_name, name, content_hash, started_at, ended_at,
                    work_date, n_points, n_kept, distance_m, dropped
-            FROM stage_tracks ORDER BY upload_id, number
+            FROM stage_tracks ORDER BY pos, number
             RETURNING id, upload_id, source_name
             """
         )
@@ -306,8 +313,11 @@ def _store_batch(
             "duplicate": False,
         }
         session.execute(
-            text("UPDATE track_uploads SET report = CAST(:r AS jsonb) WHERE id = :i"),
-            {"r": json.dumps(report), "i": upload_id},
+            text(
+                "UPDATE track_uploads SET report = CAST(:r AS jsonb), format = :f, "
+                "n_points = :p WHERE id = :i"
+            ),
+            {"r": json.dumps(report), "f": tf.format, "p": len(tf), "i": upload_id},
         )
         reports.append(report)
     return reports
@@ -420,12 +430,15 @@ def store_visits(
     lat = np.concatenate([tr.lat for _, _, tr in tracks])
     lon0, lat0 = float(np.median(lon)), float(np.median(lat))
     near = _buildings_near(session, lon, lat)
-    hh = near[["households"]].assign(building=np.arange(len(near))).explode("households")
-    hh = hh.dropna().rename(columns={"households": "household_id"})
+    hh = pd.DataFrame(
+        [(int(k), row) for row, (_b, keys, _g) in enumerate(near) for k in keys],
+        columns=["household_id", "building"],
+    )
     if hh.empty:
         return {}
     polys = shapely.transform(
-        near.geometry.to_numpy(), lambda c: np.c_[project(c[:, 0], c[:, 1], lon0, lat0)]
+        shapely.from_wkb([bytes(g) for _b, _k, g in near]),
+        lambda c: np.c_[project(c[:, 0], c[:, 1], lon0, lat0)],
     )
     parts = []
     for tid, _staff, tr in tracks:
@@ -464,27 +477,33 @@ def store_visits(
     return rows.groupby("track_id").size().to_dict()
 
 
-def _buildings_near(session: Session, lon: np.ndarray, lat: np.ndarray) -> gpd.GeoDataFrame:
-    """Every building around the fixes, with the key household ids it holds (may be none)."""
+def _buildings_near(
+    session: Session, lon: np.ndarray, lat: np.ndarray
+) -> list[tuple[int, list[int], bytes]]:
+    """Every building around the fixes (id, key household ids it holds, WKB polygon), or
+    none at all when no key household lives around: then there is no visit to look for."""
     pad = 0.001  # ~100 m
-    return gpd.read_postgis(
+    rows = session.execute(
         text(
             """
-            SELECT b.id, array_remove(array_agg(k.id ORDER BY k.id), NULL) AS households, b.geom
-            FROM buildings b LEFT JOIN key_households k ON k.building_id = b.id
-            WHERE b.geom && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)
+            WITH env AS (SELECT ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326) AS e)
+            SELECT b.id, array_remove(array_agg(k.id ORDER BY k.id), NULL) AS households,
+                   ST_AsBinary(b.geom) AS wkb
+            FROM buildings b LEFT JOIN key_households k ON k.building_id = b.id, env
+            WHERE b.geom && env.e
+              AND EXISTS (SELECT 1 FROM key_households k2 JOIN buildings b2
+                          ON b2.id = k2.building_id, env WHERE b2.geom && env.e)
             GROUP BY b.id ORDER BY b.id
             """
         ),
-        session.connection(),
-        geom_col="geom",
-        params={
+        {
             "x0": float(lon.min()) - pad,
             "y0": float(lat.min()) - pad,
             "x1": float(lon.max()) + pad,
             "y1": float(lat.max()) + pad,
         },
-    )
+    ).all()
+    return [(int(r.id), list(r.households), r.wkb) for r in rows]
 
 
 # ---------------------------------------------------------------------------------- reading
@@ -580,6 +599,19 @@ def track_grid_ids(session: Session, track_id: int) -> list[int]:
             text("SELECT grid_id FROM track_effort WHERE track_id = :i"), {"i": track_id}
         ).scalars()
     )
+
+
+def tracks_grid_ids(session: Session, track_ids: list[int]) -> dict[int, list[int]]:
+    """The grids each track touched (every level), for scope checks: one query for all."""
+    out: dict[int, list[int]] = {tid: [] for tid in track_ids}
+    if track_ids:
+        rows = session.execute(
+            text("SELECT track_id, grid_id FROM track_effort WHERE track_id = ANY(:i)"),
+            {"i": track_ids},
+        )
+        for tid, gid in rows:
+            out[int(tid)].append(int(gid))
+    return out
 
 
 def daily_status(
