@@ -63,47 +63,96 @@ def autosplit(
 def autopartition(
     code: Annotated[str, typer.Argument(help="code of a 三级 grid, or a community")],
     reason: Annotated[str, typer.Option(help="kept in the grid history")] = "auto-partition (CLI)",
+    min_households: Annotated[
+        int, typer.Option("--min", min=1, help="households per micro grid, at least")
+    ] = 30,
+    max_households: Annotated[
+        int, typer.Option("--max", min=1, help="households per micro grid, at most")
+    ] = 80,
     dry_run: Annotated[bool, typer.Option(help="compute and report, store nothing")] = False,
 ) -> None:
     """Re-partition a 三级 grid (or every 三级 grid of a community) into micro grids (微网格)
-    of 30–80 households; prints households per part, imbalance and the time taken."""
+    of 30–80 households. Each 三级 grid is one audited transaction on its own: a grid that
+    cannot be partitioned is reported with the reason and the others go on. Prints one row
+    per 三级 grid (micro grids made, households per part, method, seconds); exit code 1 when
+    any grid was refused."""
     from gis.db.queries.planning import auto_partition_grid
     from gis.db.session import transaction
     from gis.errors import GisError
 
     t0 = time.perf_counter()
-    all_hh: list[int] = []
-    worst = 0.0
-    try:
-        with transaction() as session:
-            gid, version = _grid_id(session, code)
-            level = session.execute(
-                text("SELECT level FROM grids WHERE id = :id"), {"id": gid}
-            ).scalar_one()
-            targets = (
-                [(gid, version)]
-                if level == "grid"
-                else [
-                    (int(r[0]), int(r[1]))
-                    for r in session.execute(
-                        text("SELECT id, version FROM grids WHERE parent_id = :id ORDER BY code"),
-                        {"id": gid},
-                    )
-                ]
-            )
-            for tid, tv in targets:
-                res = auto_partition_grid(session, tid, version=tv, who="cli", why=reason)
-                assert res.partition is not None
-                all_hh.extend(res.partition.households)
-                worst = max(worst, res.partition.imbalance)
-            if dry_run:
-                session.rollback()
-    except GisError as exc:
-        console.print(f"[red]refused: {exc}[/red]")
-        raise typer.Exit(1) from None
-    _report(
-        f"{code}: {len(targets)} 三级 grids → {len(all_hh)} micro grids",
-        all_hh,
-        worst,
-        time.perf_counter() - t0,
+    with transaction() as session:
+        gid, _ = _grid_id(session, code)
+        level = session.execute(
+            text("SELECT level FROM grids WHERE id = :id"), {"id": gid}
+        ).scalar_one()
+        if level not in ("grid", "community"):
+            console.print(f"[red]{code} is a {level} grid: give a 三级 grid or a community[/red]")
+            raise typer.Exit(2)
+        targets = (
+            [(code, gid)]
+            if level == "grid"
+            else [
+                (str(r[0]), int(r[1]))
+                for r in session.execute(
+                    text(
+                        "SELECT code, id FROM grids WHERE parent_id = :id AND level = 'grid' "
+                        "ORDER BY code"
+                    ),
+                    {"id": gid},
+                )
+            ]
+        )
+    table = Table(
+        title=f"{code}: micro grids of {min_households}–{max_households} households"
+        + (" (dry run)" if dry_run else "")
     )
+    for col in ("三级 grid", "result", "micro grids", "households", "method", "seconds"):
+        table.add_column(
+            col,
+            justify="right" if col in ("micro grids", "seconds") else "left",
+            no_wrap=col == "三级 grid",
+        )
+    refused = 0
+    for tcode, tid in targets:
+        t1 = time.perf_counter()
+        try:
+            with transaction() as session:  # one audited transaction per 三级 grid
+                tver = session.execute(
+                    text("SELECT version FROM grids WHERE id = :id"), {"id": tid}
+                ).scalar_one()
+                res = auto_partition_grid(
+                    session,
+                    tid,
+                    version=tver,
+                    who="cli",
+                    why=reason,
+                    min_hh=min_households,
+                    max_hh=max_households,
+                )
+                if dry_run:
+                    session.rollback()
+        except GisError as exc:
+            refused += 1
+            table.add_row(
+                tcode, "[red]refused[/red]", "", str(exc), "", f"{time.perf_counter() - t1:.1f}"
+            )
+            continue
+        assert res.partition is not None
+        hh = res.partition.households
+        method = "building graph" if res.partition.notes else "straight cuts"
+        table.add_row(
+            tcode,
+            "done",
+            str(len(hh)),
+            f"{min(hh)}–{max(hh)}: {' '.join(map(str, hh))}",
+            method,
+            f"{time.perf_counter() - t1:.1f}",
+        )
+    console.print(table)
+    console.print(
+        f"{len(targets) - refused} of {len(targets)} 三级 grids partitioned, {refused} refused, "
+        f"{time.perf_counter() - t0:.1f} s"
+    )
+    if refused:
+        raise typer.Exit(1)

@@ -19,9 +19,12 @@ from api.indexes import grid_locator
 from api.schemas.grids import (
     AutoPartitionRequest,
     AutoSplitRequest,
+    CommunityPartitionRequest,
+    CommunityPartitionResponse,
     CreateGridRequest,
     EditResponse,
     GeoJSONGeometry,
+    GridPartitionOutcome,
     GridVersionOut,
     LocateResult,
     MergeRequest,
@@ -331,11 +334,58 @@ def auto_split(session: SessionDep, grid_id: int, body: AutoSplitRequest) -> Edi
     summary="Auto-partition a 三级 grid",
 )
 def auto_partition(session: SessionDep, grid_id: int, body: AutoPartitionRequest) -> EditResponse:
-    """Replace the micro grids (微网格) of a 三级 grid by new ones of 30–80 households."""
+    """Replace the micro grids (微网格) of a 三级 grid by new ones of 30–80 households (or
+    ``min_households``–``max_households``); 422 with the reason when no partition exists."""
     return _answer(
         planning.auto_partition_grid(
-            session, grid_id, version=body.version, who=body.edited_by, why=body.reason
+            session,
+            grid_id,
+            version=body.version,
+            who=body.edited_by,
+            why=body.reason,
+            min_hh=body.min_households,
+            max_hh=body.max_households,
         )
+    )
+
+
+@router.post(
+    "/{community_id}/auto-partition-grids",
+    response_model=CommunityPartitionResponse,
+    dependencies=[allow(*PLANNERS)],
+    summary="Auto-partition every 三级 grid of a community",
+)
+def auto_partition_community(
+    session: SessionDep, community_id: int, body: CommunityPartitionRequest
+) -> CommunityPartitionResponse:
+    """Each 三级 grid of the community on its own, all-or-nothing per grid: the answer lists
+    every grid as done (its new micro grids and households) or refused with the reason."""
+    outcomes = planning.auto_partition_children(
+        session,
+        community_id,
+        who=body.edited_by,
+        why=body.reason,
+        min_hh=body.min_households,
+        max_hh=body.max_households,
+    )
+    grids = [
+        GridPartitionOutcome(
+            grid_id=o.grid_id,
+            code=o.code,
+            done=o.done,
+            created=o.result.created if o.result else [],
+            households=o.result.partition.households if o.result and o.result.partition else None,
+            imbalance=round(o.result.partition.imbalance, 4)
+            if o.result and o.result.partition
+            else None,
+            method=o.method,
+            reason=o.reason,
+        )
+        for o in outcomes
+    ]
+    done = sum(g.done for g in grids)
+    return CommunityPartitionResponse(
+        community_id=community_id, done=done, refused=len(grids) - done, grids=grids
     )
 
 

@@ -107,6 +107,37 @@ class AutoPartitionRequest(EditBase):
     """Re-partition a 三级 grid into micro grids (微网格) of 30–80 households."""
 
     version: int = Field(ge=1)
+    min_households: int = Field(default=30, ge=1, le=10_000)
+    max_households: int = Field(default=80, ge=1, le=10_000)
+
+
+class CommunityPartitionRequest(EditBase):
+    """Re-partition every 三级 grid of a community, each on its own (all-or-nothing per grid)."""
+
+    min_households: int = Field(default=30, ge=1, le=10_000)
+    max_households: int = Field(default=80, ge=1, le=10_000)
+
+
+class GridPartitionOutcome(BaseModel):
+    """One 三级 grid of a community auto-partition: done with its new micro grids, or refused."""
+
+    grid_id: int
+    code: str
+    done: bool
+    created: list[int] = []
+    households: list[int] | None = None
+    imbalance: float | None = None
+    method: str | None = None
+    reason: str | None = None
+
+
+class CommunityPartitionResponse(BaseModel):
+    """Per 三级 grid outcome of a community auto-partition."""
+
+    community_id: int
+    done: int
+    refused: int
+    grids: list[GridPartitionOutcome]
 
 
 class EditResponse(BaseModel):

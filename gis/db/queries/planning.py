@@ -11,6 +11,7 @@ transaction makes it all-or-nothing.
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,9 +25,15 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gis.crs import WGS84, metric_crs
-from gis.errors import NotFoundError, StaleVersionError
+from gis.errors import GisError, NotFoundError, StaleVersionError
 from gis.grids import PARENT_LEVEL, check_hierarchy
-from gis.partition import Partition, auto_partition_micro, auto_split
+from gis.partition import (
+    MICRO_MAX_HH,
+    MICRO_MIN_HH,
+    Partition,
+    auto_partition_micro,
+    auto_split,
+)
 from gis.planning import (
     EditRefusedError,
     merge,
@@ -70,14 +77,21 @@ class EditResult:
     partition: Partition | None = None
 
 
+@functools.lru_cache(maxsize=16)
+def _transformers(crs: Any) -> tuple[pyproj.Transformer, pyproj.Transformer]:
+    """WGS84 → ``crs`` and back; building them costs ~0.15 s, so they are kept."""
+    return (
+        pyproj.Transformer.from_crs(WGS84, crs, always_xy=True),
+        pyproj.Transformer.from_crs(crs, WGS84, always_xy=True),
+    )
+
+
 class _Metric:
     """Projects WGS84 shapes to the local metric CRS and back."""
 
     def __init__(self, geom: BaseGeometry) -> None:
         c = geom.centroid
-        crs = metric_crs(c.x, c.y)
-        self._fwd = pyproj.Transformer.from_crs(WGS84, crs, always_xy=True)
-        self._back = pyproj.Transformer.from_crs(crs, WGS84, always_xy=True)
+        self._fwd, self._back = _transformers(metric_crs(c.x, c.y))
 
     def to_m(self, geom: BaseGeometry) -> BaseGeometry:
         return shapely.transform(geom, lambda xy: _apply(self._fwd, xy))
@@ -310,11 +324,22 @@ def _insert(
 
 
 def _repoint(session: Session, old_id: int, successor_id: int) -> None:
-    """Point every other table's reference to a grid about to vanish at its successor.
+    """Point every other table's reference to a grid about to vanish at its successor."""
+    _repoint_many(session, [(old_id, successor_id)])
 
-    Incidents with a location are then re-located into the micro grid now covering them.
-    Their history stays answerable in time through ``grid_versions`` (see :func:`version_at`).
+
+def _repoint_many(session: Session, pairs: list[tuple[int, int]]) -> None:
+    """Point every other table's references to grids about to vanish at their successors.
+
+    One statement per referencing column for all the grids at once (the incidents table has
+    referencing columns without an index, so each statement is a scan). Incidents with a
+    location are then re-located into the micro grid now covering them; their history stays
+    answerable in time through ``grid_versions`` (see :func:`version_at`).
     """
+    if not pairs:
+        return
+    olds = [o for o, _ in pairs]
+    news = [n for _, n in pairs]
     fks = session.execute(
         text(
             """
@@ -326,37 +351,47 @@ def _repoint(session: Session, old_id: int, successor_id: int) -> None:
             """
         )
     ).all()
+    pairs_sql = "(SELECT unnest(CAST(:olds AS int[])) AS old, unnest(CAST(:news AS int[])) AS new)"
+    params = {"olds": olds, "news": news}
     for tbl, col in fks:
         if tbl == "staff_grids":  # a staff member may already hold the successor
             session.execute(
                 text(
-                    "INSERT INTO staff_grids (staff_id, grid_id) SELECT staff_id, :new "
-                    "FROM staff_grids WHERE grid_id = :old ON CONFLICT DO NOTHING"
+                    f"INSERT INTO staff_grids (staff_id, grid_id) SELECT s.staff_id, m.new "
+                    f"FROM staff_grids s JOIN {pairs_sql} m ON s.grid_id = m.old "
+                    "ON CONFLICT DO NOTHING"
                 ),
-                {"new": successor_id, "old": old_id},
+                params,
             )
             continue
         if tbl == "track_effort":  # a track may already have effort in the successor: add
             session.execute(
                 text(
-                    """
+                    f"""
                     INSERT INTO track_effort (track_id, grid_id, level, distance_m, seconds,
                                               entries)
-                    SELECT e.track_id, :new, g.level, e.distance_m, e.seconds, e.entries
-                    FROM track_effort e JOIN grids g ON g.id = :new WHERE e.grid_id = :old
+                    SELECT e.track_id, m.new, min(g.level), sum(e.distance_m), sum(e.seconds),
+                           sum(e.entries)
+                    FROM track_effort e JOIN {pairs_sql} m ON e.grid_id = m.old
+                    JOIN grids g ON g.id = m.new
+                    GROUP BY e.track_id, m.new
                     ON CONFLICT (track_id, grid_id) DO UPDATE SET
                       distance_m = track_effort.distance_m + EXCLUDED.distance_m,
                       seconds = track_effort.seconds + EXCLUDED.seconds,
                       entries = track_effort.entries + EXCLUDED.entries
                     """
                 ),
-                {"new": successor_id, "old": old_id},
+                params,
             )
-            session.execute(text("DELETE FROM track_effort WHERE grid_id = :old"), {"old": old_id})
+            session.execute(
+                text("DELETE FROM track_effort WHERE grid_id = ANY(:olds)"), {"olds": olds}
+            )
             continue
         session.execute(
-            text(f'UPDATE "{tbl}" SET "{col}" = :new WHERE "{col}" = :old'),
-            {"new": successor_id, "old": old_id},
+            text(
+                f'UPDATE "{tbl}" t SET "{col}" = m.new FROM {pairs_sql} m WHERE t."{col}" = m.old'
+            ),
+            params,
         )
 
 
@@ -377,9 +412,20 @@ def _relocate_incidents(session: Session, grid_ids: list[int]) -> None:
 def _delete(
     session: Session, row: GridRow, operation: str, who: str, why: str, successor_id: int
 ) -> None:
-    _repoint(session, row.id, successor_id)
-    record_loaded_versions_for(session, row.code)
-    _close(session, row.code)
+    _delete_many(session, [(row, successor_id)], operation, who, why)
+
+
+def _delete_many(
+    session: Session, rows: list[tuple[GridRow, int]], operation: str, who: str, why: str
+) -> None:
+    """Delete grids, each with a closing version row, references moved to its successor."""
+    if not rows:
+        return
+    _repoint_many(session, [(r.id, succ) for r, succ in rows])
+    for row, _ in rows:
+        record_loaded_versions_for(session, row.code)
+        _close(session, row.code)
+    ids = [r.id for r, _ in rows]
     session.execute(
         text(
             """
@@ -387,12 +433,13 @@ def _delete(
                 households, valid, operation, edited_by, reason, geom_before, geom_after)
             SELECT NULL, g.code, g.level, p.code, g.name, g.version + 1, g.households,
                    tstzrange(clock_timestamp(), NULL), :op, :who, :why, g.geom, NULL
-            FROM grids g LEFT JOIN grids p ON p.id = g.parent_id WHERE g.id = :id
+            FROM grids g LEFT JOIN grids p ON p.id = g.parent_id WHERE g.id = ANY(:ids)
+            ORDER BY g.code
             """
         ),
-        {"id": row.id, "op": operation, "who": who, "why": why},
+        {"ids": ids, "op": operation, "who": who, "why": why},
     )
-    session.execute(text("DELETE FROM grids WHERE id = :id"), {"id": row.id})
+    session.execute(text("DELETE FROM grids WHERE id = ANY(:ids)"), {"ids": ids})
 
 
 def recount(session: Session, grid_ids: list[int]) -> None:
@@ -691,10 +738,19 @@ def reparent_grid(
 def _buildings_and_roads(
     session: Session, geom: BaseGeometry, m: _Metric
 ) -> tuple[list[BaseGeometry], list[int], list[BaseGeometry]]:
+    b, hh, roads, _ = _buildings_roads_ids(session, geom, m)
+    return b, hh, roads
+
+
+def _buildings_roads_ids(
+    session: Session, geom: BaseGeometry, m: _Metric
+) -> tuple[list[BaseGeometry], list[int], list[BaseGeometry], list[int]]:
+    """Buildings counted in ``geom`` (metric), their households, the roads clipped to it and
+    the buildings' ids."""
     wkb = shapely.to_wkb(geom)
     rows = session.execute(
         text(
-            "SELECT ST_AsBinary(b.geom) AS wkb, b.households FROM buildings b "
+            "SELECT b.id, ST_AsBinary(b.geom) AS wkb, b.households FROM buildings b "
             "WHERE ST_Intersects(ST_GeomFromWKB(:g, 4326), ST_PointOnSurface(b.geom)) ORDER BY b.id"
         ),
         {"g": wkb},
@@ -710,6 +766,7 @@ def _buildings_and_roads(
         [m.to_m(shapely.from_wkb(bytes(r.wkb))) for r in rows],
         [int(r.households) for r in rows],
         [m.to_m(shapely.from_wkb(bytes(w))) for w in roads],
+        [int(r.id) for r in rows],
     )
 
 
@@ -729,36 +786,135 @@ def auto_split_grid(
 
 
 def auto_partition_grid(
-    session: Session, grid_id: int, *, version: int, who: str, why: str
+    session: Session,
+    grid_id: int,
+    *,
+    version: int,
+    who: str,
+    why: str,
+    min_hh: int = MICRO_MIN_HH,
+    max_hh: int = MICRO_MAX_HH,
 ) -> EditResult:
-    """Replace the micro grids (微网格) of a 三级 grid by a new partition of 30–80 households."""
+    """Replace the micro grids (微网格) of a 三级 grid by a new partition of ``min_hh``–``max_hh``
+    households (straight cuts, else the building-graph partition; see gis.partition)."""
     row = _locked(session, grid_id, version)
     if row.level != "grid":
         raise EditRefusedError(f"auto-partition works on 三级 grids, not on a {row.level} grid")
     m = _Metric(row.geom)
-    b, hh, roads = _buildings_and_roads(session, row.geom, m)
-    result = auto_partition_micro(m.to_m(row.geom), b, hh, roads)
+    b, hh, roads, ids = _buildings_roads_ids(session, row.geom, m)
+    result = auto_partition_micro(
+        m.to_m(row.geom),
+        b,
+        hh,
+        roads,
+        min_hh=min_hh,
+        max_hh=max_hh,
+        names=[str(i) for i in ids],
+    )
     olds = _children(session, row.id)
-    for old in olds:
-        if _has_children(session, old.id):
-            raise EditRefusedError(f"micro grid {old.code} has child grids")
-    created = [
-        _insert(session, row, "micro", m.to_deg(p.geometry), "", "create", who, why)
-        for p in result.parts
-    ]
+    nested = session.execute(
+        text(
+            "SELECT p.code FROM grids c JOIN grids p ON p.id = c.parent_id "
+            "WHERE c.parent_id = ANY(:ids) ORDER BY p.code LIMIT 1"
+        ),
+        {"ids": [o.id for o in olds]},
+    ).scalar_one_or_none()
+    if nested is not None:
+        raise EditRefusedError(f"micro grid {nested} has child grids")
     new_geoms = [m.to_deg(p.geometry) for p in result.parts]
-    deleted = []
+    taken = _codes_like(session, row.code)
+    created = []
+    for geom in new_geoms:
+        code = next_child_code(row.code, "micro", taken)
+        taken.add(code)
+        new_id = session.execute(
+            text(
+                f"""
+                INSERT INTO grids (code, name, level, parent_id, kind, households, residents,
+                    version, updated_at, geom)
+                VALUES (:code, :name, 'micro', :pid, NULL, 0, 0, 1, clock_timestamp(),
+                    {_geom_sql("g")})
+                RETURNING id
+                """
+            ),
+            {"code": code, "name": code, "pid": row.id, "g": _wkb(geom)},
+        ).scalar_one()
+        _open(session, int(new_id), "create", who, why, None)
+        created.append(int(new_id))
+    succ = []
     for old in olds:
         spot = old.geom.representative_point()
-        succ = next(
-            (gid for gid, g in zip(created, new_geoms, strict=True) if g.covers(spot)), created[0]
+        succ.append(
+            (
+                old,
+                next(
+                    (g for g, p in zip(created, new_geoms, strict=True) if p.covers(spot)),
+                    created[0],
+                ),
+            )
         )
-        _delete(session, old, "delete", who, f"auto-partition of {row.code}: {why}", succ)
-        deleted.append(old.id)
+    _delete_many(session, succ, "delete", who, f"auto-partition of {row.code}: {why}")
     _relocate_incidents(session, created)
     _guard(session, row.id, set())
     recount(session, created)
-    return EditResult("auto-partition", [], created, deleted, result)
+    return EditResult("auto-partition", [], created, [o.id for o in olds], result)
+
+
+@dataclass(frozen=True)
+class GridOutcome:
+    """What an auto-partition did to one 三级 grid: ``done`` with the result, or refused."""
+
+    grid_id: int
+    code: str
+    done: bool
+    result: EditResult | None = None
+    reason: str | None = None
+
+    @property
+    def method(self) -> str | None:
+        """``straight cuts`` or ``building graph``: how the partition was found."""
+        if self.result is None or self.result.partition is None:
+            return None
+        return "building graph" if self.result.partition.notes else "straight cuts"
+
+
+def auto_partition_children(
+    session: Session,
+    community_id: int,
+    *,
+    who: str,
+    why: str,
+    min_hh: int = MICRO_MIN_HH,
+    max_hh: int = MICRO_MAX_HH,
+) -> list[GridOutcome]:
+    """Auto-partition every 三级 grid of a community, each all-or-nothing on its own.
+
+    Each grid's edit runs in a savepoint: a grid that is refused (with the reason) is rolled
+    back to where it started and the others go on. The caller commits.
+    """
+    community = get_grid(session, community_id)
+    if community.level != "community":
+        raise EditRefusedError(
+            f"community auto-partition works on communities, not on a {community.level} grid"
+        )
+    grids = session.execute(
+        text(
+            "SELECT id, code, version FROM grids WHERE parent_id = :id AND level = 'grid' "
+            "ORDER BY code"
+        ),
+        {"id": community_id},
+    ).all()
+    out = []
+    for gid, code, ver in grids:
+        try:
+            with session.begin_nested():
+                res = auto_partition_grid(
+                    session, gid, version=ver, who=who, why=why, min_hh=min_hh, max_hh=max_hh
+                )
+            out.append(GridOutcome(int(gid), code, True, res))
+        except GisError as exc:
+            out.append(GridOutcome(int(gid), code, False, reason=str(exc)))
+    return out
 
 
 def history(session: Session, grid_id: int) -> list[dict[str, Any]]:

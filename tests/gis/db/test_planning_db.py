@@ -270,3 +270,95 @@ def test_reparent_moves_a_micro_grid_and_the_parents_boundary(session: Session) 
     assert shapely.from_wkb(bytes(new_after["wkb"])).area == pytest.approx(
         shapely.from_wkb(bytes(new_before["wkb"])).area + area, rel=1e-4
     )
+
+
+def _grid_id(session: Session, code: str) -> int:
+    return int(
+        session.execute(text("SELECT id FROM grids WHERE code = :c"), {"c": code}).scalar_one()
+    )
+
+
+def test_community_auto_partition_reports_each_grid_and_refuses_one_alone(
+    session: Session,
+) -> None:
+    # micro grids of 40-60 households: grid …0101 holds a building of 69 households (never
+    # cut, so refused, naming it); grid …0102 has no straight-cut partition, only the
+    # building-graph one
+    cid = _grid_id(session, "410171003001")
+    g1, g2 = _grid_id(session, "41017100300101"), _grid_id(session, "41017100300102")
+    big = session.execute(
+        text(
+            "SELECT b.id FROM buildings b JOIN grids g ON g.id = :g "
+            "WHERE ST_Intersects(g.geom, ST_PointOnSurface(b.geom)) AND b.households > 60"
+        ),
+        {"g": g1},
+    ).scalar_one()
+    kids_before = session.execute(
+        text("SELECT id, version FROM grids WHERE parent_id = :g ORDER BY id"), {"g": g1}
+    ).all()
+    hh2 = _grid(session, g2)["households"]
+    out = {
+        o.code: o
+        for o in q.auto_partition_children(
+            session, cid, who=WHO, why="re-plan", min_hh=40, max_hh=60
+        )
+    }
+    assert set(out) == {"41017100300101", "41017100300102"}
+    refused, done = out["41017100300101"], out["41017100300102"]
+    assert not refused.done and refused.result is None
+    assert f"building {big} (" in refused.reason and "maximum of 60" in refused.reason
+    # the refused grid is untouched: same micro grids, same versions
+    assert (
+        session.execute(
+            text("SELECT id, version FROM grids WHERE parent_id = :g ORDER BY id"), {"g": g1}
+        ).all()
+        == kids_before
+    )
+    assert done.done and done.method == "building graph"
+    kids = session.execute(
+        text("SELECT id, households FROM grids WHERE parent_id = :g ORDER BY id"), {"g": g2}
+    ).all()
+    assert sorted(k[0] for k in kids) == sorted(done.result.created)
+    assert all(40 <= k[1] <= 60 for k in kids) and sum(k[1] for k in kids) == hh2
+    assert sorted(k[1] for k in kids) == sorted(done.result.partition.households)
+    # the stored micro grids tile their 三级 grid: no gap, overlap or sliver in the family
+    assert q._family_problems(session, g2) == set()
+    # audited: one create per new micro grid, one delete per old one
+    ops = session.execute(
+        text(
+            "SELECT operation, count(*) FROM grid_versions WHERE reason LIKE '%re-plan' "
+            "GROUP BY operation"
+        )
+    ).all()
+    assert dict(ops) == {"create": len(done.result.created), "delete": len(done.result.deleted)}
+    # every building of the grid is counted in exactly one new micro grid
+    n_b = session.execute(
+        text(
+            "SELECT count(*) FROM buildings b JOIN grids g ON g.id = :g "
+            "WHERE ST_Intersects(g.geom, ST_PointOnSurface(b.geom))"
+        ),
+        {"g": g2},
+    ).scalar_one()
+    assert (
+        session.execute(
+            text("SELECT count(*) FROM buildings WHERE micro_grid_id = ANY(:ids)"),
+            {"ids": done.result.created},
+        ).scalar_one()
+        == n_b
+    )
+
+
+def test_auto_partition_of_a_grid_refused_with_the_reason_and_nothing_changed(
+    session: Session,
+) -> None:
+    g1 = _grid_id(session, "41017100300101")
+    v = _grid(session, g1)["version"]
+    n_versions = session.execute(text("SELECT count(*) FROM grid_versions")).scalar_one()
+    with pytest.raises(EditRefusedError, match="households"):
+        with session.begin_nested():
+            q.auto_partition_grid(session, g1, version=v, who=WHO, why="x", min_hh=40, max_hh=60)
+    assert session.execute(text("SELECT count(*) FROM grid_versions")).scalar_one() == n_versions
+    with pytest.raises(EditRefusedError, match="三级 grids, not on a community"):
+        q.auto_partition_grid(
+            session, _grid_id(session, "410171003001"), version=1, who=WHO, why="x"
+        )
