@@ -15,6 +15,7 @@ import logging
 import math
 from collections.abc import Mapping, Sequence
 from datetime import date
+from typing import Any
 
 import folium
 import geopandas as gpd
@@ -132,8 +133,9 @@ def round_geoms(geoms: np.ndarray) -> np.ndarray:
     return shapely.transform(geoms, lambda xy: np.round(xy, COORD_DECIMALS))
 
 
-def _popup_html(row: Mapping[str, object], recent: pd.DataFrame) -> str:
-    """The popup of one grid: its numbers, then its latest incidents (escaped)."""
+def _popup_html(row: Mapping[str, object], recent: Sequence[Mapping[str, Any]]) -> str:
+    """The popup of one grid: its numbers, then its latest incidents (escaped; each with
+    its local time already formatted as ``when``)."""
     rate = row.get("rate_per_1000")
     rate_txt = "—" if rate is None or pd.isna(rate) else f"{float(rate):.1f}"  # type: ignore[arg-type]
     n = int(row["incidents"])  # type: ignore[call-overload]
@@ -149,17 +151,13 @@ def _popup_html(row: Mapping[str, object], recent: pd.DataFrame) -> str:
     ]
     if len(recent):
         items = []
-        for r in recent.itertuples(index=False):
-            when = pd.Timestamp(r.reported_at).tz_convert("Asia/Shanghai").strftime("%m-%d %H:%M")
-            status = STATUS_LABEL.get(str(r.status), str(r.status))
-            place = (
-                ""
-                if r.address is None or pd.isna(r.address)
-                else f" · {html.escape(str(r.address))}"
-            )
+        for r in recent:
+            status = STATUS_LABEL.get(str(r["status"]), str(r["status"]))
+            address = r["address"]
+            place = "" if address is None or pd.isna(address) else f" · {html.escape(str(address))}"
             items.append(
-                f"<li>{when} {html.escape(str(r.category))}（{html.escape(str(r.source))}，"
-                f"{html.escape(status)}）{place}</li>"
+                f"<li>{r['when']} {html.escape(str(r['category']))}（"
+                f"{html.escape(str(r['source']))}，{html.escape(status)}）{place}</li>"
             )
         lines.append(f"<div>最近事件：</div><ol>{''.join(items)}</ol>")
     else:
@@ -167,13 +165,20 @@ def _popup_html(row: Mapping[str, object], recent: pd.DataFrame) -> str:
     return "".join(lines) + "</div>"
 
 
-def _recent_by_grid(recent: pd.DataFrame, column: str) -> dict[int, pd.DataFrame]:
+def _recent_by_grid(recent: pd.DataFrame, column: str) -> dict[int, list[dict[str, Any]]]:
+    """The newest :data:`RECENT_PER_GRID` incidents of each grid of a level, as records."""
     if recent.empty or column not in recent:
         return {}
     part = recent[recent[column].notna()]
     part = part.sort_values(["reported_at", "id"], ascending=False)
     top = part.groupby(column, sort=False).head(RECENT_PER_GRID)
-    return {int(k): g for k, g in top.groupby(column, sort=False)}
+    when = pd.to_datetime(top["reported_at"], utc=True).dt.tz_convert("Asia/Shanghai")
+    top = top.assign(when=when.dt.strftime("%m-%d %H:%M"))
+    out: dict[int, list[dict[str, Any]]] = {}
+    cols = ["when", "category", "source", "status", "address"]
+    for key, rec in zip(top[column], top[cols].to_dict(orient="records"), strict=True):
+        out.setdefault(int(key), []).append(rec)
+    return out
 
 
 def choropleth_layer(
@@ -204,7 +209,6 @@ def choropleth_layer(
     if frame.empty:
         return group, None, breaks
     by_grid = _recent_by_grid(recent, level_column)
-    empty = recent.iloc[0:0]
     records = frame.drop(columns="geometry").to_dict(orient="records")
     props = pd.DataFrame(
         {
@@ -215,7 +219,7 @@ def choropleth_layer(
             ],
             "fc": [colour_of(float(r["incidents"]), breaks["count"]) for r in records],
             "fr": [colour_of(r["rate_per_1000"], breaks["rate"]) for r in records],
-            "popup": [_popup_html(r, by_grid.get(int(r["grid_id"]), empty)) for r in records],
+            "popup": [_popup_html(r, by_grid.get(int(r["grid_id"]), [])) for r in records],
         }
     )
     data = gpd.GeoDataFrame(props, geometry=round_geoms(frame.geometry.to_numpy()), crs=4326)
@@ -260,9 +264,10 @@ def _legend(
     heat_cell_m: float,
     filters: Mapping[str, Sequence[str]],
     base: BaseMap,
+    as_of: str = "",
 ) -> str:
     """Legend box: both metrics' class bounds per level (one shown at a time), heat ramp,
-    active filters, base map."""
+    active filters, base map, and how current the counts are."""
     blocks = []
     for metric, label in METRICS.items():
         rows = []
@@ -302,7 +307,8 @@ def _legend(
     return (
         '<div id="wangge-legend" class="wg-box" style="bottom:24px;right:10px;max-width:460px">'
         f'<div class="wg-title">{html.escape(title)}</div>'
-        f"<div>共 <b>{total:,}</b> 件事件 · 筛选：{filt}</div>"
+        f"<div>共 <b>{total:,}</b> 件事件 · 筛选：{filt}"
+        f"{' · ' + html.escape(as_of) if as_of else ''}</div>"
         f'<div><span class="wg-sw" style="width:44px;background:linear-gradient(90deg,{stops})">'
         f"</span>事件热力图（按{PERIOD_LABEL[period]}，{n_steps} 期，聚合格约 "
         f"{heat_cell_m:.0f} 米）</div>"
@@ -404,9 +410,11 @@ def build_incidents_page(
     choices: Mapping[str, Sequence[str]] | None = None,
     bases: Sequence[str] = ("none", "osm", "tianditu", "amap", "tencent"),
     title: str = "事件态势图",
+    as_of: str = "",
     asset_base: str = ASSET_BASE,
 ) -> str:
-    """The full HTML page of the incident dashboard.
+    """The full HTML page of the incident dashboard (``as_of``: e.g. ``数据截至 14:05``,
+    shown in the legend).
 
     Parameters
     ----------
@@ -521,6 +529,7 @@ def build_incidents_page(
                 heat_cell_m=heat_m,
                 filters=filters,
                 base=base,
+                as_of=as_of,
             )
         ),
         name="wangge_legend",

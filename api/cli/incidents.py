@@ -148,9 +148,14 @@ def kpis_cmd(
 def sla_tick_cmd(
     now: Annotated[str | None, typer.Option(help="the time to tick at (ISO); default: now")] = None,
     every: Annotated[int, typer.Option(help="repeat every N seconds (0: once)")] = 0,
+    rebuild_rollup: Annotated[
+        bool, typer.Option(help="rebuild the dashboards' rollup in full (after a replay)")
+    ] = False,
 ) -> None:
-    """Re-colour open incidents, escalate overdue ones, close unevaluated resolved ones."""
+    """Re-colour open incidents, escalate overdue ones, close unevaluated resolved ones; then
+    bring the dashboards' rollup up to date."""
     from gis.db.config import get_taxonomy
+    from gis.db.queries.dashboards import refresh_rollup
     from gis.db.queries.workflow import sla_tick
     from gis.db.session import transaction
 
@@ -158,6 +163,13 @@ def sla_tick_cmd(
         with transaction() as session:
             counts = sla_tick(session, _when(now), get_taxonomy())
         console.print(f"sla tick: {counts}")
+        with transaction() as session:  # the dashboards' rollup: the days touched since
+            done = refresh_rollup(session, get_taxonomy(), full=rebuild_rollup)
+        rebuild_rollup = False
+        console.print(
+            f"dashboard rollup: {'full rebuild' if done.full else f'{done.days} days'} "
+            f"in {done.seconds:.2f} s"
+        )
         if every <= 0:
             return
         time.sleep(every)
@@ -165,8 +177,10 @@ def sla_tick_cmd(
 
 def start_sla_ticker(every_s: int) -> threading.Thread:
     """The in-process scheduler of ``wangge serve``: an SLA tick every ``every_s`` seconds in a
-    daemon thread; a failed tick is logged and the next one runs as planned."""
+    daemon thread, each followed by a refresh of the dashboards' rollup; a failed tick is
+    logged and the next one runs as planned."""
     from gis.db.config import get_taxonomy
+    from gis.db.queries.dashboards import refresh_rollup
     from gis.db.queries.workflow import sla_tick
     from gis.db.session import transaction
 
@@ -178,6 +192,11 @@ def start_sla_ticker(every_s: int) -> threading.Thread:
                     sla_tick(session, datetime.now(UTC), get_taxonomy())
             except Exception:
                 log.exception("SLA tick failed; trying again in %d s", every_s)
+            try:
+                with transaction() as session:
+                    refresh_rollup(session, get_taxonomy())
+            except Exception:
+                log.exception("dashboard rollup refresh failed; trying again in %d s", every_s)
 
     thread = threading.Thread(target=loop, name="sla-ticker", daemon=True)
     thread.start()

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import logging
 import threading
-import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
 import geopandas as gpd
 import pandas as pd
@@ -25,7 +25,6 @@ from gis.db.queries import dashboards as q
 from gis.db.queries import network as nq
 from gis.db.queries import tracks as tq
 from gis.db.queries.grids import grids_frame
-from gis.db.queries.incidents import heat_cells
 from gis.db.queries.users import audit
 from gis.errors import EmptyInputError
 from gis.incidents import SOURCES, Status
@@ -33,7 +32,7 @@ from gis.patrol import PATROL_MIN_MINUTES
 from gis.taxonomy import Taxonomy
 from maps.basemaps import BASE_NAMES, BaseMap, base_map
 from maps.briefing import ExportError, build_briefing_page, export_page
-from maps.incidents import MAX_HEAT_POINTS, build_incidents_page
+from maps.incidents import MAX_HEAT_POINTS, RECENT_PER_GRID, build_incidents_page
 from maps.overview import OverviewPanel, build_overview
 from maps.patrol import patrol_page_html
 
@@ -98,15 +97,16 @@ def incidents_page(session: Session, taxonomy: Taxonomy, params: DashboardParams
     """Aggregate in the database, then build the page (also used by the benchmark)."""
     flt = params.incident_filter()
     base = params.base_map()
+    as_of = q.ensure_rollup(session, taxonomy)  # counts and heat from the rollup
     grids = grids_frame(session)
-    counts = q.grid_counts(session, flt)
+    counts = q.grid_counts(session, flt, rollup=True)
     n = int(counts.loc[counts["level"] == "street", "incidents"].sum())
     cell = heat_cell_for(grids, n, params.period)
     return build_incidents_page(
         grids,
         counts,
-        q.period_heat(session, flt, period=params.period, cell_deg=cell),
-        q.recent_incidents(session, flt),
+        q.period_heat(session, flt, period=params.period, cell_deg=cell, rollup=True),
+        q.recent_incidents(session, flt, per_grid=RECENT_PER_GRID),
         cell_deg=cell,
         period=params.period,
         base=base,
@@ -117,6 +117,7 @@ def incidents_page(session: Session, taxonomy: Taxonomy, params: DashboardParams
             "status": [s.value for s in Status],
         },
         bases=BASE_NAMES,
+        as_of=q.as_of_label(as_of),
     )
 
 
@@ -132,8 +133,9 @@ def briefing_page(
             "筛选："
             + "；".join("、".join(v) for v in (flt.categories, flt.sources, flt.statuses) if v)
         )
-    parts.append(f"生成于 {datetime.now(UTC).astimezone().strftime('%Y-%m-%d %H:%M')}")
-    summary = q.dashboard_summary(session, taxonomy, flt, period=params.period)
+    parts.append(f"生成于 {datetime.now(ZoneInfo(q.LOCAL_TZ_NAME)).strftime('%Y-%m-%d %H:%M')}")
+    parts.append(q.as_of_label(q.ensure_rollup(session, taxonomy)))
+    summary = q.dashboard_summary(session, taxonomy, flt, period=params.period, rollup=True)
     return build_briefing_page(
         summary["kpis"],
         summary["trend"],
@@ -147,14 +149,6 @@ def briefing_page(
         subtitle=" · ".join(parts),
         export_links=export_links,
     )
-
-
-def _compliance(session: Session, day: date) -> pd.DataFrame:
-    """:func:`gis.db.queries.tracks.household_compliance`, quiet about pandas' deprecation of
-    ``Series.dt.weekday`` in gis.patrol (reported; tests turn warnings into errors)."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r"Series\.dt\.weekday is deprecated")
-        return tq.household_compliance(session, day)
 
 
 def _status(minutes: float) -> str:
@@ -182,7 +176,7 @@ def patrol_summary(
     )
     frame["minutes"] = frame["minutes"].fillna(0.0).astype(float)
     frame["status"] = [_status(v) for v in frame["minutes"]]
-    visits = _compliance(session, day)
+    visits = tq.household_compliance(session, day)
     card = {
         "day": day.isoformat(),
         "grids": len(frame),
@@ -232,14 +226,16 @@ def service_summary(
     return value
 
 
-def _subtitle(flt: q.IncidentFilter) -> str:
+def _subtitle(flt: q.IncidentFilter, as_of: datetime | None = None) -> str:
     parts = []
     if flt.active:
         parts.append(
             "筛选："
             + "；".join("、".join(v) for v in (flt.categories, flt.sources, flt.statuses) if v)
         )
-    parts.append(f"生成于 {datetime.now(UTC).astimezone().strftime('%Y-%m-%d %H:%M')}")
+    parts.append(f"生成于 {datetime.now(ZoneInfo(q.LOCAL_TZ_NAME)).strftime('%Y-%m-%d %H:%M')}")
+    if as_of is not None:
+        parts.append(q.as_of_label(as_of))
     return " · ".join(parts)
 
 
@@ -258,12 +254,14 @@ def overview_page(
     isochrones = nq.all_isochrones(session)
     if len(isochrones):
         isochrones = isochrones[isochrones["minutes"] == isochrones["minutes"].max()]
-    # one scan of the incidents for the cards, the charts and the table; the heat apart
-    summary = q.dashboard_summary(session, taxonomy, flt, period=params.period)
+    # the cards, the charts and the table from the rollup (or one scan of the incidents
+    # for a filter it cannot answer); the heat apart
+    as_of = q.ensure_rollup(session, taxonomy)
+    summary = q.dashboard_summary(session, taxonomy, flt, period=params.period, rollup=True)
     heat = (
-        heat_cells(session, cell_deg=HEAT_CELL_DEG)
+        q.heat_total(session, cell_deg=HEAT_CELL_DEG)
         if not flt.active
-        else q.period_heat(session, flt, period="month", cell_deg=HEAT_CELL_DEG)
+        else q.period_heat(session, flt, period="month", cell_deg=HEAT_CELL_DEG, rollup=True)
         .groupby(["gx", "gy"], as_index=False)["weight"]
         .sum()
         .assign(
@@ -285,7 +283,7 @@ def overview_page(
         stations=nq.stations_frame(session),
         communities=grids_frame(session, level="community"),
         period=params.period,
-        subtitle=_subtitle(flt),
+        subtitle=_subtitle(flt, as_of),
         export_links=export_links,
         export_query=query,
         bases=BASE_NAMES,
@@ -391,7 +389,7 @@ def patrol_page_for(
     day = day or q.latest_patrol_day(session) or datetime.now(tq.LOCAL_TZ).date()
     grids, tracks, uncovered, share = patrol_layers(session, day, scope)
     homes = tq.key_households_frame(session, grid_ids=scope, personal=personal)
-    visits = _compliance(session, day)[["household_id", "visits"]]
+    visits = tq.household_compliance(session, day)[["household_id", "visits"]]
     homes = homes.merge(visits, on="household_id", how="left")
     homes["visits"] = homes["visits"].fillna(0).astype(int)
     homes = homes.rename_geometry("geometry")

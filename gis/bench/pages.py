@@ -34,8 +34,17 @@ import numpy as np
 import pandas as pd
 import shapely
 from sqlalchemy import text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
+from sqlalchemy.schema import CreateTable
 
+from gis.db.models.dashboards import (
+    incident_rollup_grids,
+    incident_rollup_heat,
+    incident_rollup_kpis,
+    incident_rollup_state,
+)
+from gis.db.queries import dashboards as dq
 from gis.taxonomy import Taxonomy
 
 log = logging.getLogger(__name__)
@@ -196,14 +205,37 @@ def synthetic_incidents(
 EXTRA_COLUMNS = ("id", "created_at", "updated_at", "colour", "reopen_count", "version")
 
 
+ROLLUP_TABLES = (
+    incident_rollup_kpis,
+    incident_rollup_grids,
+    incident_rollup_heat,
+    incident_rollup_state,
+)
+
+
+def _drop_temp_tables(session: Session) -> None:
+    for table in ("incidents", *(t.name for t in ROLLUP_TABLES)):
+        session.execute(text(f"DROP TABLE IF EXISTS pg_temp.{table}"))
+
+
 def make_temp_incidents(session: Session) -> None:
     """(Re)create ``pg_temp.incidents`` shaped like the real table, without its defaults
-    (they would call the real sequence), triggers or foreign keys; then make every further
-    transaction of the connection read-only."""
+    (they would call the real sequence), triggers or foreign keys, with an index on
+    ``updated_at``; and temporary rollup tables (from the models: the database read need
+    not have them) that hide the real ones the same way, so the rollup the pages read is
+    built from the synthetic incidents. Then make every further transaction of the
+    connection read-only (writes to temporary tables stay allowed)."""
     session.execute(text("SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE"))
     session.commit()
-    session.execute(text("DROP TABLE IF EXISTS pg_temp.incidents"))
+    _drop_temp_tables(session)
     session.execute(text("CREATE TEMP TABLE incidents (LIKE public.incidents INCLUDING INDEXES)"))
+    session.execute(text("CREATE INDEX ON pg_temp.incidents (updated_at)"))
+    dialect = postgresql.dialect()
+    for table in ROLLUP_TABLES:
+        ddl = str(CreateTable(table).compile(dialect=dialect)).strip()
+        if not ddl.startswith("CREATE TABLE "):
+            raise RuntimeError(f"unexpected DDL for {table.name}: {ddl[:60]}")
+        session.execute(text("CREATE TEMPORARY TABLE " + ddl.removeprefix("CREATE TABLE ")))
     session.commit()
     session.execute(text("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY"))
     session.commit()
@@ -215,15 +247,22 @@ def make_temp_incidents(session: Session) -> None:
     ).scalar()
     if not str(where).startswith("pg_temp"):
         raise RuntimeError(f"incidents resolves to {where}, not the temporary table")
+    for table in ROLLUP_TABLES:
+        kind = session.execute(
+            text("SELECT relpersistence FROM pg_class WHERE oid = CAST(:t AS regclass)"),
+            {"t": table.name},
+        ).scalar()
+        if kind != "t":
+            raise RuntimeError(f"{table.name} is not the temporary table")
 
 
 def drop_temp_incidents(session: Session) -> None:
-    """Drop ``pg_temp.incidents`` and make the connection read-write again, so a pooled
-    connection goes back as it came."""
+    """Drop ``pg_temp.incidents`` and the temporary rollup tables, and make the connection
+    read-write again, so a pooled connection goes back as it came."""
     session.rollback()
     session.execute(text("SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE"))
     session.commit()
-    session.execute(text("DROP TABLE IF EXISTS pg_temp.incidents"))
+    _drop_temp_tables(session)
     session.commit()
 
 
@@ -255,6 +294,60 @@ def load_incidents(session: Session, frame: pd.DataFrame, *, chunk: int = 200_00
     session.execute(text("ANALYZE pg_temp.incidents"))
     session.commit()
     return time.perf_counter() - t0
+
+
+CHANGED = 1_000  # incidents changed before the incremental refresh
+
+
+def bench_rollup(session: Session, taxonomy: Taxonomy, *, changed: int = CHANGED) -> dict[str, Any]:
+    """Build the (temporary) rollup in full, then close the ``changed`` most recently
+    reported open incidents (what the day's work changes) and refresh incrementally; check
+    that the rollup's cards, trend and grid counts equal the direct SQL. Seconds and rows."""
+    full = dq.refresh_rollup(session, taxonomy, full=True)
+    session.commit()
+    n = session.execute(
+        text(
+            """
+            UPDATE incidents SET status = 'closed', handling_level = 'grid',
+                   resolved_at = greatest(reported_at, clock_timestamp() - interval '1 hour'),
+                   closed_at = clock_timestamp(), updated_at = clock_timestamp()
+            WHERE id IN (SELECT id FROM incidents
+                         WHERE status IN ('reported', 'accepted', 'dispatched', 'in_progress')
+                         ORDER BY reported_at DESC LIMIT :n)
+            """
+        ),
+        {"n": changed},
+    ).rowcount
+    session.commit()
+    inc = dq.refresh_rollup(session, taxonomy)
+    session.commit()
+    if inc.full:
+        raise RuntimeError("the refresh after the changes rebuilt in full")
+    rows = session.execute(
+        text(
+            "SELECT (SELECT count(*) FROM incident_rollup_kpis), "
+            "(SELECT count(*) FROM incident_rollup_grids), "
+            "(SELECT count(*) FROM incident_rollup_heat)"
+        )
+    ).one()
+    t0 = time.perf_counter()
+    agree = True
+    for period in dq.PERIODS:
+        a = dq.dashboard_summary(session, taxonomy, period=period, rollup=True)
+        b = dq.dashboard_summary(session, taxonomy, period=period)
+        agree &= all(a[k].equals(b[k]) for k in ("kpis", "trend", "by_category", "by_source"))
+    agree &= dq.grid_counts(session, rollup=True).equals(dq.grid_counts(session))
+    check_s = time.perf_counter() - t0
+    session.rollback()
+    return {
+        "full_s": round(full.seconds, 2),
+        "changed": int(n),
+        "incremental_s": round(inc.seconds, 2),
+        "days": inc.days,
+        "rows": {"kpis": int(rows[0]), "grids": int(rows[1]), "heat": int(rows[2])},
+        "agree": bool(agree),
+        "check_s": round(check_s, 2),
+    }
 
 
 def _static_file(path: str, static_dir: Path) -> Path | None:
@@ -325,6 +418,7 @@ def run_bench(
     grids = _grids(session)
     rows: list[PageRow] = []
     loads: dict[int, float] = {}
+    rollups: dict[int, dict[str, Any]] = {}
     with sync_playwright() as pw:
         browser = pw.chromium.launch(
             executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
@@ -340,6 +434,8 @@ def run_bench(
                 loads[n] = round(gen_s + load_incidents(session, frame), 2)
                 del frame
                 log.info("loaded %d incidents in %.1f s", n, loads[n])
+                rollups[n] = bench_rollup(session, taxonomy)
+                log.info("rollup at %d: %s", n, rollups[n])
                 for name, build in pages.items():
                     runs = []
                     for _ in range(max(repeats, 1)):
@@ -378,6 +474,7 @@ def run_bench(
         "repeats": repeats,
         "load_average": _load_average(),
         "load_seconds": {str(k): v for k, v in loads.items()},
+        "rollup": {str(k): v for k, v in rollups.items()},
         "rows": [asdict(r) for r in rows],
     }
     result["markdown"] = markdown(result)
@@ -413,6 +510,24 @@ def markdown(result: Mapping[str, Any]) -> str:
             f"| {r['browser_s']:.2f} | {r['total_s']:.2f} | {r['console_errors']} | "
             f"{'yes' if r['ok'] else 'NO'} |"
         )
+    if result.get("rollup"):
+        lines += [
+            "",
+            "Rollup (incident_rollup_*, built from the synthetic incidents): full rebuild, then "
+            "an incremental refresh after closing the most recently reported open incidents; "
+            "agree = the rollup's cards, trend, breakdowns and grid counts equal the direct SQL.",
+            "",
+            "| incidents | full rebuild s | changed | incremental s | days | rows kpis/grids/heat "
+            "| agree |",
+            "| ---: | ---: | ---: | ---: | ---: | --- | --- |",
+        ]
+        for k, v in result["rollup"].items():
+            r = v["rows"]
+            lines.append(
+                f"| {int(k):,} | {v['full_s']:.2f} | {v['changed']:,} | {v['incremental_s']:.2f} "
+                f"| {v['days']} | {r['kpis']:,}/{r['grids']:,}/{r['heat']:,} "
+                f"| {'yes' if v['agree'] else 'NO'} |"
+            )
     lines += ["", "Load (generate + COPY + ANALYZE), seconds: "]
     lines.append(", ".join(f"{int(k):,}: {v}" for k, v in result["load_seconds"].items()))
     return "\n".join(lines) + "\n"

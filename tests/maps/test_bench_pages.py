@@ -21,9 +21,17 @@ PAGE = (
 )
 
 
+ROLLUP_STAMP = (
+    "SELECT (SELECT count(*) FROM incident_rollup_kpis), "
+    "(SELECT count(*) FROM incident_rollup_heat), "
+    "(SELECT max(refreshed_at) FROM incident_rollup_state)"
+)
+
+
 def test_bench_uses_a_temporary_table_and_writes_nothing(engine: Engine) -> None:
     with Session(engine) as s:
         real = s.execute(text("SELECT count(*) FROM incidents")).scalar()
+        real_rollup = s.execute(text(ROLLUP_STAMP)).one()
         grids = s.execute(text("SELECT count(*) FROM grids")).scalar()
     seen: list[int] = []
     refused: list[bool] = []
@@ -34,6 +42,15 @@ def test_bench_uses_a_temporary_table_and_writes_nothing(engine: Engine) -> None
             text("SELECT relpersistence FROM pg_class WHERE oid = 'incidents'::regclass")
         ).scalar()
         assert temp == "t"  # the temporary table hides the real one for this connection
+        # so does a temporary rollup, built from the synthetic incidents
+        rollup = session.execute(
+            text(
+                "SELECT (SELECT relpersistence FROM pg_class "
+                "        WHERE oid = 'incident_rollup_kpis'::regclass), "
+                "(SELECT sum(incidents) FROM incident_rollup_kpis WHERE kind = 'source')"
+            )
+        ).one()
+        assert rollup[0] == "t" and rollup[1] == n
         seen.append(int(n))
         try:  # while the pages are built the connection only reads
             session.execute(text("UPDATE grids SET name = name WHERE false"))
@@ -61,3 +78,12 @@ def test_bench_uses_a_temporary_table_and_writes_nothing(engine: Engine) -> None
     assert [(r["incidents"], r["page"]) for r in rows] == [(300, "count"), (700, "count")]
     assert all(r["ok"] and r["console_errors"] == 0 and r["bytes"] > 0 for r in rows)
     assert result["repeats"] == 2 and "| 700 | count |" in result["markdown"]
+    # the rollup was timed at each size: a full rebuild, then an incremental refresh of the
+    # changed incidents' days, and its numbers equal the direct SQL
+    assert list(result["rollup"]) == ["300", "700"]
+    for size, r in result["rollup"].items():
+        assert r["agree"] and r["changed"] > 0 and r["days"] > 0, size
+        assert r["full_s"] > 0 and r["incremental_s"] > 0 and r["rows"]["kpis"] > 0
+    assert "| full rebuild s |" in result["markdown"]
+    with Session(engine) as s:  # the real rollup was not touched by the bench
+        assert s.execute(text(ROLLUP_STAMP)).one() == real_rollup

@@ -7,6 +7,12 @@ and SRID; the migrations in ``gis/db/migrations`` create exactly these tables (c
 
 from gis.db.models.base import Base, Meta
 from gis.db.models.community import PointsEntry, Project, Reward, Volunteer, Wish
+from gis.db.models.dashboards import (
+    incident_rollup_grids,
+    incident_rollup_heat,
+    incident_rollup_kpis,
+    incident_rollup_state,
+)
 from gis.db.models.district import Building, Grid, Road, Staff, Station, staff_grids
 from gis.db.models.incidents import Incident, IncidentEvent, IncidentPhoto
 from gis.db.models.network import *  # noqa: F403  (service-circle network tables)
@@ -53,5 +59,9 @@ __all__ = [
     "User",
     "Volunteer",
     "Wish",
+    "incident_rollup_grids",
+    "incident_rollup_heat",
+    "incident_rollup_kpis",
+    "incident_rollup_state",
     "staff_grids",
 ]

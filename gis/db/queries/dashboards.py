@@ -7,15 +7,26 @@ PostGIS, so a page carries grid counts and heat cells, never a million raw incid
 * :func:`kpi_summary` — 处置率, on-time rate, satisfaction and in-grid closure (小事不出格),
   for the district and per community, with the same definitions as :mod:`gis.kpis`;
 * :func:`patrol_coverage`, :func:`service_coverage` — simple coverage counts;
-* :func:`latest_patrol_day`, :func:`patrol_days` — the overview's patrol cards and chart.
+* :func:`latest_patrol_day`, :func:`patrol_days` — the overview's patrol cards and chart;
+* :func:`refresh_rollup`, :func:`ensure_rollup` — the rollup (驾驶舱汇总表,
+  ``incident_rollup_*``): exact per-day/month/week sums the pages read instead of the
+  incidents (``rollup=True`` on :func:`dashboard_summary`, :func:`grid_counts`,
+  :func:`period_heat`; :func:`heat_total`), refreshed by the SLA tick and whenever a page
+  finds it stale. A filter the rollup cannot answer (category, source, a window not on
+  day/month/week starts) is counted from the incidents as before.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 from sqlalchemy import text
@@ -40,6 +51,15 @@ LOCAL_TZ_NAME = "Asia/Shanghai"
 _DONE = ("resolved", "evaluated", "closed")
 _VOID = ("rejected", "duplicate")
 _STATUSES = tuple(s.value for s in Status)
+
+
+def _frame(rows: Sequence[Any], columns: list[str]) -> pd.DataFrame:
+    """Rows of a result as a frame, column by column (pandas probes each SQLAlchemy
+    ``Row`` for namedtuple fields, which costs seconds on 100,000 rows)."""
+    if not rows:
+        return pd.DataFrame(columns=columns)
+    values = (list(c) for c in zip(*rows, strict=True))
+    return pd.DataFrame(dict(zip(columns, values, strict=True)))
 
 
 @dataclass(frozen=True)
@@ -90,8 +110,13 @@ class IncidentFilter:
         return bool(self.categories or self.sources or self.statuses or self.start or self.end)
 
 
-def grid_counts(session: Session, flt: IncidentFilter | None = None) -> pd.DataFrame:
+def grid_counts(
+    session: Session, flt: IncidentFilter | None = None, *, rollup: bool = False
+) -> pd.DataFrame:
     """Incidents per grid, for every level at once.
+
+    With ``rollup`` the counts come from ``incident_rollup_grids`` when the filter allows it
+    (no category or source, window on local month starts); else from the incidents.
 
     Returns
     -------
@@ -101,7 +126,14 @@ def grid_counts(session: Session, flt: IncidentFilter | None = None) -> pd.DataF
         handled nor void) and ``rate_per_1000`` = incidents per 1,000 households (None for a
         grid without households).
     """
-    where, params = (flt or IncidentFilter()).where("i")
+    flt = flt or IncidentFilter()
+    from_rollup = rollup and grid_rollup_serves(flt)
+    if from_rollup:
+        where, params = _rollup_where(flt, "month", "month")
+        table, n = "incident_rollup_grids", "i.incidents"
+    else:
+        where, params = flt.where("i")
+        table, n = "incidents", "1"
     cols = list(LEVEL_COLUMNS.values())
     sets = ", ".join(f"({c})" for c in cols)
     # GROUPING(...) sets the bit of every column not grouped on, the first column highest
@@ -114,10 +146,10 @@ def grid_counts(session: Session, flt: IncidentFilter | None = None) -> pd.DataF
     sql = f"""
         WITH agg AS (
             SELECT {", ".join(cols)}, GROUPING({", ".join(cols)}) AS g,
-                   count(*) AS incidents,
-                   count(*) FILTER (WHERE i.status IN ({done})) AS handled,
-                   count(*) FILTER (WHERE i.status NOT IN ({void})) AS open
-            FROM incidents i WHERE {where}
+                   sum({n}) AS incidents,
+                   coalesce(sum({n}) FILTER (WHERE i.status IN ({done})), 0) AS handled,
+                   coalesce(sum({n}) FILTER (WHERE i.status NOT IN ({void})), 0) AS open
+            FROM {table} i WHERE {where}
             GROUP BY GROUPING SETS ({sets})
         ), by_grid AS (
             SELECT CASE g {cases} END AS grid_id,
@@ -131,7 +163,7 @@ def grid_counts(session: Session, flt: IncidentFilter | None = None) -> pd.DataF
         ORDER BY gr.level, gr.code
     """
     result = session.execute(text(sql), params)
-    frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    frame = _frame(result.fetchall(), list(result.keys()))
     for col in ("grid_id", "households", "incidents", "handled", "open"):
         frame[col] = frame[col].astype("int64")
     hh = frame["households"].where(frame["households"] > 0)
@@ -146,10 +178,14 @@ def period_heat(
     *,
     period: str = "month",
     cell_deg: float = 0.0005,
+    rollup: bool = False,
 ) -> pd.DataFrame:
     """Incident counts per (period, square cell of ``cell_deg`` degrees, about 50 m).
 
-    Periods start on the local (Asia/Shanghai) Monday or first of the month.
+    Periods start on the local (Asia/Shanghai) Monday or first of the month. With
+    ``rollup`` the cells come from ``incident_rollup_heat`` when the filter allows it (no
+    category, source or status; window on period starts; ``cell_deg`` the rollup's cell
+    times a power of two).
 
     Returns
     -------
@@ -161,7 +197,28 @@ def period_heat(
         raise GisError(f"unknown period {period!r}; use week or month")
     if not cell_deg > 0:
         raise GisError(f"cell size must be positive, got {cell_deg}")
-    where, params = (flt or IncidentFilter()).where("i")
+    flt = flt or IncidentFilter()
+    k = _coarsening(cell_deg)
+    if rollup and k is not None and heat_rollup_serves(flt, period):
+        where, params = _rollup_where(flt, "start", period)
+        sql = f"""
+            SELECT i.start AS p, floor(i.gx / CAST(:k AS float8))::int AS gx,
+                   floor(i.gy / CAST(:k AS float8))::int AS gy, sum(i.weight) AS weight
+            FROM incident_rollup_heat i WHERE i.period = :period AND {where}
+            GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+        """
+        rows = session.execute(text(sql), {**params, "k": k, "period": period}).all()
+    else:
+        rows = _period_heat_direct(session, flt, period, cell_deg)
+    frame = _frame(rows, ["period", "gx", "gy", "weight"])
+    frame["period"] = [d.isoformat() for d in frame["period"]]
+    return frame.astype({"gx": "int64", "gy": "int64", "weight": "int64"})
+
+
+def _period_heat_direct(
+    session: Session, flt: IncidentFilter, period: str, cell_deg: float
+) -> list[Any]:
+    where, params = flt.where("i")
     sql = f"""
         SELECT date_trunc('{period}', i.reported_at AT TIME ZONE '{LOCAL_TZ_NAME}')::date AS p,
                floor(ST_X(i.geom) / :c)::int AS gx, floor(ST_Y(i.geom) / :c)::int AS gy,
@@ -169,19 +226,22 @@ def period_heat(
         FROM incidents i WHERE i.geom IS NOT NULL AND {where}
         GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
     """
-    rows = session.execute(text(sql), {**params, "c": cell_deg}).all()
-    frame = pd.DataFrame(rows, columns=["period", "gx", "gy", "weight"])
-    frame["period"] = [d.isoformat() for d in frame["period"]]
-    return frame.astype({"gx": "int64", "gy": "int64", "weight": "int64"})
+    return list(session.execute(text(sql), {**params, "c": cell_deg}).all())
 
 
 def recent_incidents(
-    session: Session, flt: IncidentFilter | None = None, *, limit: int = 20_000
+    session: Session,
+    flt: IncidentFilter | None = None,
+    *,
+    limit: int = 20_000,
+    per_grid: int | None = None,
 ) -> pd.DataFrame:
     """The latest ``limit`` matching incidents (newest first), with their grid of each level.
 
     The popups take the newest five per grid from these; a grid with none among them has
-    had nothing recent to show.
+    had nothing recent to show. With ``per_grid`` only the incidents among the newest
+    ``per_grid`` of their grid at some level are returned (the same popups, a few thousand
+    rows instead of ``limit``).
     """
     where, params = (flt or IncidentFilter()).where("i")
     cols = ", ".join(f"i.{c}" for c in LEVEL_COLUMNS.values())
@@ -190,8 +250,21 @@ def recent_incidents(
         FROM incidents i WHERE {where}
         ORDER BY i.reported_at DESC, i.id DESC LIMIT :lim
     """
+    if per_grid is not None:
+        ranks = ", ".join(
+            f"row_number() OVER (PARTITION BY {c} ORDER BY reported_at DESC, id DESC) AS k_{c}"
+            for c in LEVEL_COLUMNS.values()
+        )
+        keep = " OR ".join(f"({c} IS NOT NULL AND k_{c} <= :per)" for c in LEVEL_COLUMNS.values())
+        names = ", ".join(LEVEL_COLUMNS.values())
+        sql = f"""
+            WITH r AS ({sql}), k AS (SELECT r.*, {ranks} FROM r)
+            SELECT id, reported_at, category, source, status, address, {names}
+            FROM k WHERE {keep} ORDER BY reported_at DESC, id DESC
+        """
+        params["per"] = int(per_grid)
     result = session.execute(text(sql), {**params, "lim": int(limit)})
-    frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    frame = _frame(result.fetchall(), list(result.keys()))
     frame["reported_at"] = pd.to_datetime(frame["reported_at"], utc=True)
     return frame
 
@@ -260,7 +333,7 @@ def kpi_summary(
         ORDER BY total DESC, community_id
     """
     result = session.execute(text(sql), {**params, **fparams})
-    frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    frame = _frame(result.fetchall(), list(result.keys()))
     if frame.empty:  # no incident at all: GROUPING SETS (()) still gives the total row
         return frame
     frame = frame[(frame["total"] == 1) | frame["community_id"].notna()].drop(columns="total")
@@ -449,8 +522,10 @@ def dashboard_summary(
     flt: IncidentFilter | None = None,
     *,
     period: str = "month",
+    rollup: bool = False,
 ) -> dict[str, pd.DataFrame]:
-    """Everything the overview and the briefing count, from **one** scan of the incidents.
+    """Everything the overview and the briefing count, from **one** scan of the incidents
+    (or, with ``rollup`` and a filter it serves, of ``incident_rollup_kpis``).
 
     The same numbers as :func:`kpi_summary`, :func:`period_counts` and :func:`counts_by`
     (category and source), computed with ``GROUPING SETS``: a million incidents are read
@@ -464,8 +539,66 @@ def dashboard_summary(
     """
     if period not in PERIODS:
         raise GisError(f"unknown period {period!r}; use week or month")
+    flt = flt or IncidentFilter()
+    if rollup and kpi_rollup_serves(flt):
+        rows = _summary_rows_rollup(session, flt, period)
+    else:
+        rows = _summary_rows_direct(session, taxonomy, flt, period)
+    return _summary_frames(session, rows)
+
+
+_ON_TIME = f"""(i.status IN ('resolved', 'evaluated', 'closed') AND i.resolved_at <= CASE
+        WHEN coalesce(dc.same_day, dn.same_day, TRUE) THEN greatest(
+            (date_trunc('day', i.reported_at AT TIME ZONE '{LOCAL_TZ_NAME}')
+             + interval '1 day') AT TIME ZONE '{LOCAL_TZ_NAME}',
+            i.reported_at + make_interval(
+                secs => coalesce(dc.resolve_s, dn.resolve_s, 86400.0) / 2))
+        ELSE i.reported_at + make_interval(
+            secs => coalesce(dc.resolve_s, dn.resolve_s, 86400.0))
+    END)"""
+_DEADLINE_JOIN = """LEFT JOIN d dc ON dc.code = i.category_code
+    LEFT JOIN d dn ON i.category_code IS NULL AND dn.name = i.category"""
+
+
+def _summary_rows_rollup(session: Session, flt: IncidentFilter, period: str) -> pd.DataFrame:
+    """The grouped rows of :func:`dashboard_summary` from ``incident_rollup_kpis``."""
+    where, params = _rollup_where(flt, "day", "day")
+    done = ", ".join(f"'{s}'" for s in _DONE)
+    void = ", ".join(f"'{s}'" for s in _VOID)
+    measures = f"""
+        coalesce(sum(incidents), 0) AS incidents,
+        coalesce(sum(incidents) FILTER (WHERE status NOT IN ({void})), 0) AS valid,
+        coalesce(sum(incidents) FILTER (WHERE status IN ({done})), 0) AS handled,
+        coalesce(sum(on_time), 0) AS on_time,
+        coalesce(sum(incidents) FILTER (WHERE status = 'closed'), 0) AS closed,
+        coalesce(sum(closed_in_grid), 0) AS closed_in_grid,
+        sum(satisfaction_sum)::float8 / nullif(sum(evaluations), 0) AS satisfaction,
+        coalesce(sum(evaluations), 0) AS evaluations"""
+    sql = f"""
+        WITH r AS (
+            SELECT i.*, date_trunc('{period}', i.day::timestamp)::date AS p
+            FROM incident_rollup_kpis i WHERE {where}
+        )
+        SELECT GROUPING(community_id, p) * 4 + 3 AS g, community_id, p,
+               CAST(NULL AS text) AS category, CAST(NULL AS text) AS source, {measures}
+        FROM r WHERE kind = 'community' GROUP BY GROUPING SETS ((), (community_id), (p))
+        UNION ALL
+        SELECT 13, NULL, NULL, category, NULL, {measures}
+        FROM r WHERE kind = 'category' GROUP BY category
+        UNION ALL
+        SELECT 14, NULL, NULL, NULL, source, {measures}
+        FROM r WHERE kind = 'source' GROUP BY source
+    """
+    result = session.execute(text(sql), params)
+    return _frame(result.fetchall(), list(result.keys()))
+
+
+def _summary_rows_direct(
+    session: Session, taxonomy: Taxonomy, flt: IncidentFilter, period: str
+) -> pd.DataFrame:
+    """The grouped rows of :func:`dashboard_summary` from one scan of the incidents."""
     values, params = _deadline_values(taxonomy)
-    where, fparams = (flt or IncidentFilter()).where("i")
+    where, fparams = flt.where("i")
     done = ", ".join(f"'{s}'" for s in _DONE)
     void = ", ".join(f"'{s}'" for s in _VOID)
     tz = LOCAL_TZ_NAME
@@ -504,7 +637,11 @@ def dashboard_summary(
         FROM x GROUP BY GROUPING SETS ({sets})
     """
     result = session.execute(text(sql), {**params, **fparams})
-    rows = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    return _frame(result.fetchall(), list(result.keys()))
+
+
+def _summary_frames(session: Session, rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """KPIs, trend and breakdowns from the grouped rows (``g`` = GROUPING bits)."""
     # GROUPING(...) bits, first column highest: 1 where the column is not grouped on
     full = 0b1111
     only = {name: full ^ (1 << (3 - k)) for k, name in enumerate(
@@ -552,3 +689,308 @@ def dashboard_summary(
         return part.reset_index(drop=True).astype({"incidents": "int64"})
 
     return {"kpis": kpis, "trend": trend, "by_category": by("category"), "by_source": by("source")}
+
+
+# ---------------------------------------------------------------------------------------
+# The rollup (驾驶舱汇总表): small pre-aggregated tables the pages read instead of scanning
+# every incident. Exact: the same sums the direct queries compute, kept up to date by
+# refresh_rollup (the SLA tick; and ensure_rollup before a page when incidents changed).
+# ---------------------------------------------------------------------------------------
+
+ROLLUP_CELL_DEG = 0.0005  # the heat rollup's cell, about 50 m
+_ROLLUP_LOCK = 8_120_012  # pg_advisory_xact_lock key of a refresh
+_LATE_WRITES = timedelta(minutes=5)  # re-read incidents updated this long before the mark
+_LOCAL = ZoneInfo(LOCAL_TZ_NAME)
+
+
+@dataclass(frozen=True)
+class RollupRefresh:
+    """What a refresh did: ``full`` rebuild or the local ``days`` touched, and seconds."""
+
+    full: bool
+    days: int
+    seconds: float
+    refreshed_at: datetime
+
+
+def _local(ts: datetime) -> datetime:
+    return ts.astimezone(_LOCAL)
+
+
+def _on_start(ts: datetime | None, grain: str) -> bool:
+    """True when ``ts`` is None or a local midnight starting a day, week or month."""
+    if ts is None:
+        return True
+    loc = _local(ts)
+    if (loc.hour, loc.minute, loc.second, loc.microsecond) != (0, 0, 0, 0):
+        return False
+    if grain == "week":
+        return loc.weekday() == 0
+    if grain == "month":
+        return loc.day == 1
+    return True
+
+
+def kpi_rollup_serves(flt: IncidentFilter) -> bool:
+    """``incident_rollup_kpis`` answers this filter: no category or source, a window on
+    local midnights."""
+    return not (flt.categories or flt.sources) and all(
+        _on_start(t, "day") for t in (flt.start, flt.end)
+    )
+
+
+def grid_rollup_serves(flt: IncidentFilter) -> bool:
+    """``incident_rollup_grids`` answers this filter: no category or source, a window on
+    local month starts."""
+    return not (flt.categories or flt.sources) and all(
+        _on_start(t, "month") for t in (flt.start, flt.end)
+    )
+
+
+def heat_rollup_serves(flt: IncidentFilter, period: str) -> bool:
+    """``incident_rollup_heat`` answers this filter: no category, source or status, a
+    window on the period's starts."""
+    return not (flt.categories or flt.sources or flt.statuses) and all(
+        _on_start(t, period) for t in (flt.start, flt.end)
+    )
+
+
+def _coarsening(cell_deg: float) -> int | None:
+    """``cell_deg`` / the rollup's cell when that is a power of two, else None."""
+    k = cell_deg / ROLLUP_CELL_DEG
+    r = round(k)
+    return r if r >= 1 and abs(k - r) < 1e-9 and r & (r - 1) == 0 else None
+
+
+def _rollup_where(flt: IncidentFilter, column: str, grain: str) -> tuple[str, dict[str, Any]]:
+    """The filter on a rollup table (status; window as local dates on ``column``)."""
+    parts, params = ["TRUE"], {}
+    if flt.statuses:
+        parts.append("i.status = ANY(:f_st)")
+        params["f_st"] = list(flt.statuses)
+    if flt.start is not None:
+        parts.append(f"i.{column} >= :r_start")
+        params["r_start"] = _local(flt.start).date()
+    if flt.end is not None:
+        parts.append(f"i.{column} < :r_end")
+        params["r_end"] = _local(flt.end).date()
+    return " AND ".join(parts), params
+
+
+def heat_total(session: Session, *, cell_deg: float = ROLLUP_CELL_DEG) -> pd.DataFrame:
+    """All incidents' heat cells (columns lon, lat, weight: cell centres) from the rollup;
+    the same as :func:`gis.db.queries.incidents.heat_cells` at a power-of-two cell."""
+    k = _coarsening(cell_deg)
+    if k is None:
+        raise GisError(f"heat cell {cell_deg} is not {ROLLUP_CELL_DEG} times a power of two")
+    rows = session.execute(
+        text(
+            """
+            SELECT floor(gx / CAST(:k AS float8)) AS cx, floor(gy / CAST(:k AS float8)) AS cy,
+                   sum(weight) AS weight
+            FROM incident_rollup_heat WHERE period = 'month' GROUP BY 1, 2
+            """
+        ),
+        {"k": k},
+    ).all()
+    frame = _frame(rows, ["cx", "cy", "weight"])
+    return pd.DataFrame(
+        {
+            "lon": (frame["cx"].astype(float) + 0.5) * cell_deg,
+            "lat": (frame["cy"].astype(float) + 0.5) * cell_deg,
+            "weight": frame["weight"].astype(int),
+        }
+    )
+
+
+def taxonomy_fingerprint(taxonomy: Taxonomy) -> str:
+    """What the on-time counts depend on: each category's resolve deadline."""
+    _, params = _deadline_values(taxonomy)
+    return hashlib.sha256(json.dumps(sorted(params.items()), default=str).encode()).hexdigest()
+
+
+def rollup_state(session: Session) -> dict[str, Any] | None:
+    """The rollup's refresh time, watermark (largest ``updated_at`` read), incident count
+    and taxonomy fingerprint; None before the first refresh."""
+    row = session.execute(
+        text(
+            "SELECT refreshed_at, watermark, incidents, taxonomy "
+            "FROM incident_rollup_state WHERE id = 1"
+        )
+    ).one_or_none()
+    return dict(row._mapping) if row is not None else None
+
+
+def _rollup_inserts(taxonomy: Taxonomy) -> tuple[list[str], dict[str, Any]]:
+    """INSERT statements filling the four rollup parts from the incidents within
+    ``{scope_day}``/``{scope_month}``/``{scope_week}`` (placeholders of SQL conditions)."""
+    values, params = _deadline_values(taxonomy)
+    tz = LOCAL_TZ_NAME
+    local = f"(i.reported_at AT TIME ZONE '{tz}')"
+    kpis = f"""
+        INSERT INTO incident_rollup_kpis (day, kind, community_id, category, source, status,
+            incidents, on_time, closed_in_grid, satisfaction_sum, evaluations)
+        WITH d(code, name, resolve_s, same_day) AS ({values}),
+        x AS (
+            SELECT {local}::date AS day, i.community_id, i.category, i.source, i.status,
+                   coalesce({_ON_TIME}, FALSE)::int AS on_time,
+                   (i.status = 'closed' AND i.handling_level IS NOT DISTINCT FROM 'grid')::int
+                       AS in_grid,
+                   coalesce(i.satisfaction, 0)::int AS sat,
+                   (i.satisfaction IS NOT NULL)::int AS ev
+            FROM incidents i {_DEADLINE_JOIN}
+            WHERE {{scope_day}}
+        )
+        SELECT day, CASE GROUPING(community_id, category, source)
+                        WHEN 3 THEN 'community' WHEN 5 THEN 'category' ELSE 'source' END,
+               community_id, category, source, status,
+               count(*), sum(on_time), sum(in_grid), sum(sat), sum(ev)
+        FROM x
+        GROUP BY GROUPING SETS ((day, status, community_id), (day, status, category),
+                                (day, status, source))
+    """
+    grids = f"""
+        INSERT INTO incident_rollup_grids (month, status, micro_grid_id, grid_id, community_id,
+            street_id, dedicated_grid_id, incidents)
+        SELECT date_trunc('month', {local})::date, i.status, i.micro_grid_id, i.grid_id,
+               i.community_id, i.street_id, i.dedicated_grid_id, count(*)
+        FROM incidents i WHERE {{scope_month}}
+        GROUP BY 1, 2, 3, 4, 5, 6, 7
+    """
+    heat = [
+        f"""
+        INSERT INTO incident_rollup_heat (period, start, gx, gy, weight)
+        SELECT '{p}', date_trunc('{p}', {local})::date,
+               floor(ST_X(i.geom) / :cell)::int, floor(ST_Y(i.geom) / :cell)::int, count(*)
+        FROM incidents i WHERE i.geom IS NOT NULL AND {{scope_{p}}}
+        GROUP BY 1, 2, 3, 4
+        """
+        for p in PERIODS
+    ]
+    return [kpis, grids, *heat], {**params, "cell": ROLLUP_CELL_DEG}
+
+
+def refresh_rollup(session: Session, taxonomy: Taxonomy, *, full: bool = False) -> RollupRefresh:
+    """Bring the rollup up to date and return what was done.
+
+    Incremental: the local days of the incidents updated since the last refresh (its
+    watermark, less five minutes for late commits) are recomputed — their days in
+    ``incident_rollup_kpis``, their months and weeks in the grid and heat parts. A full
+    rebuild when there is no state yet, when the taxonomy's deadlines changed, or on
+    request. Not seen by an incremental refresh: deleted incidents, and writes that set
+    ``updated_at`` to a time before the watermark (e.g. ``wangge sla tick --now`` in the
+    past: rebuild in full, ``wangge sla tick --rebuild-rollup``). Concurrent refreshes
+    wait on an advisory lock. The caller commits.
+    """
+    t0 = time.perf_counter()
+    session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ROLLUP_LOCK})
+    fp = taxonomy_fingerprint(taxonomy)
+    state = rollup_state(session)
+    mark = session.execute(text("SELECT max(updated_at) FROM incidents")).scalar()
+    full = full or state is None or state["taxonomy"] != fp
+    inserts, params = _rollup_inserts(taxonomy)
+    local = f"(i.reported_at AT TIME ZONE '{LOCAL_TZ_NAME}')"
+    days: list[date] = []
+    if full:
+        for table in ("kpis", "grids", "heat"):
+            session.execute(text(f"DELETE FROM incident_rollup_{table}"))
+        scopes = dict.fromkeys(("scope_day", "scope_month", "scope_week"), "TRUE")
+    else:
+        since = state["watermark"]
+        if since is not None:
+            since = since - _LATE_WRITES
+        days = sorted(
+            session.execute(
+                text(
+                    f"SELECT DISTINCT {local}::date FROM incidents i "
+                    "WHERE CAST(:since AS timestamptz) IS NULL OR i.updated_at > :since"
+                ),
+                {"since": since},
+            ).scalars()
+        )
+        months = sorted({d.replace(day=1) for d in days})
+        weeks = sorted({d - timedelta(days=d.weekday()) for d in days})
+        params |= {"r_days": days, "r_months": months, "r_weeks": weeks}
+        if days:  # an index range on reported_at first, then the exact local dates
+            # from the first touched week or month to the end of the last one
+            last_month = months[-1]
+            month_end = last_month.replace(
+                year=last_month.year + last_month.month // 12, month=last_month.month % 12 + 1
+            )
+            end = max(month_end, weeks[-1] + timedelta(days=7))
+            lo = datetime.combine(min(months[0], weeks[0]), datetime.min.time(), _LOCAL)
+            hi = datetime.combine(end, datetime.min.time(), _LOCAL)
+            params |= {"r_lo": lo, "r_hi": hi}
+            rng = "i.reported_at >= :r_lo AND i.reported_at < :r_hi AND "
+        else:
+            rng = "FALSE AND "
+        scopes = {
+            "scope_day": f"{rng}{local}::date = ANY(:r_days)",
+            "scope_month": f"{rng}date_trunc('month', {local})::date = ANY(:r_months)",
+            "scope_week": f"{rng}date_trunc('week', {local})::date = ANY(:r_weeks)",
+        }
+        session.execute(text("DELETE FROM incident_rollup_kpis WHERE day = ANY(:d)"), {"d": days})
+        session.execute(
+            text("DELETE FROM incident_rollup_grids WHERE month = ANY(:m)"), {"m": months}
+        )
+        session.execute(
+            text(
+                "DELETE FROM incident_rollup_heat WHERE (period = 'month' AND start = ANY(:m)) "
+                "OR (period = 'week' AND start = ANY(:w))"
+            ),
+            {"m": months, "w": weeks},
+        )
+    if full or days:
+        for sql in inserts:
+            body = sql
+            for name, cond in scopes.items():
+                body = body.replace("{" + name + "}", cond)
+            used = {k: v for k, v in params.items() if f":{k}" in body}
+            session.execute(text(body), used)
+    now = session.execute(text("SELECT now()")).scalar()
+    total = session.execute(
+        text("SELECT coalesce(sum(incidents), 0) FROM incident_rollup_kpis WHERE kind = 'source'")
+    ).scalar()
+    session.execute(
+        text(
+            """
+            INSERT INTO incident_rollup_state (id, refreshed_at, watermark, incidents, taxonomy)
+            VALUES (1, :now, :mark, :n, :fp)
+            ON CONFLICT (id) DO UPDATE SET refreshed_at = excluded.refreshed_at,
+                watermark = excluded.watermark, incidents = excluded.incidents,
+                taxonomy = excluded.taxonomy
+            """
+        ),
+        {"now": now, "mark": mark, "n": int(total), "fp": fp},
+    )
+    seconds = time.perf_counter() - t0
+    log.info("rollup refreshed (%s) in %.2f s", "full" if full else f"{len(days)} days", seconds)
+    return RollupRefresh(full=full, days=len(days), seconds=seconds, refreshed_at=now)
+
+
+def rollup_is_stale(session: Session, taxonomy: Taxonomy) -> bool:
+    """True when the rollup is missing, was built for other deadlines, or an incident was
+    updated after its watermark (one index probe on ``updated_at``)."""
+    state = rollup_state(session)
+    if state is None or state["taxonomy"] != taxonomy_fingerprint(taxonomy):
+        return True
+    mark = session.execute(text("SELECT max(updated_at) FROM incidents")).scalar()
+    return mark is not None and (state["watermark"] is None or mark > state["watermark"])
+
+
+def ensure_rollup(session: Session, taxonomy: Taxonomy) -> datetime:
+    """Refresh the rollup when stale; return the time it is as of. The caller commits (a
+    request's session does when the endpoint returns)."""
+    if rollup_is_stale(session, taxonomy):
+        return refresh_rollup(session, taxonomy).refreshed_at
+    state = rollup_state(session)
+    assert state is not None
+    return state["refreshed_at"]
+
+
+def as_of_label(when: datetime) -> str:
+    """``数据截至 HH:MM`` in local time (the date too when not today)."""
+    loc = _local(when)
+    today = datetime.now(UTC).astimezone(_LOCAL).date()
+    fmt = "%H:%M" if loc.date() == today else "%Y-%m-%d %H:%M"
+    return f"数据截至 {loc.strftime(fmt)}"
