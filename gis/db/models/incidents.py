@@ -120,6 +120,12 @@ class Incident(Base):
         *_geom_checks("POINT", nullable=True),
         Index("ix_incidents_geom", "geom", postgresql_using="gist"),
         Index("ix_incidents_micro_grid_id", "micro_grid_id"),
+        # every grid column: deleting a grid checks these foreign keys (migration 0013)
+        Index("ix_incidents_grid_id", "grid_id"),
+        Index("ix_incidents_community_id", "community_id"),
+        Index("ix_incidents_street_id", "street_id"),
+        Index("ix_incidents_dedicated_grid_id", "dedicated_grid_id"),
+        Index("ix_incidents_assignee_grid_id", "assignee_grid_id"),
         Index("ix_incidents_reported_at", "reported_at"),
         Index("ix_incidents_location_status", "location_status"),
     )
