@@ -340,6 +340,12 @@ def kpi_summary(
     frame = frame.reset_index(drop=True)
     ints = ["incidents", "valid", "handled", "on_time", "closed", "closed_in_grid", "evaluations"]
     frame[ints] = frame[ints].astype("int64")
+    return _finish_kpis(session, frame)
+
+
+def _finish_kpis(session: Session, frame: pd.DataFrame) -> pd.DataFrame:
+    """The rates, rounded satisfaction and community names of a KPI frame whose first row is
+    the whole office (``community_id`` None) and the others one community each."""
     ids = [None, *(int(c) for c in frame["community_id"].iloc[1:])]
     frame["community_id"] = pd.Series(ids, index=frame.index, dtype=object)
 
@@ -657,21 +663,7 @@ def _summary_frames(session: Session, rows: pd.DataFrame) -> dict[str, pd.DataFr
     comm = rows[(rows["g"] == only["community_id"]) & rows["community_id"].notna()]
     kpis = pd.concat([total, comm.sort_values("community_id")[kpi_cols]], ignore_index=True)
     kpis[ints] = kpis[ints].astype("int64")
-    ids = [None, *(int(c) for c in kpis["community_id"].iloc[1:])]
-    kpis["community_id"] = pd.Series(ids, index=kpis.index, dtype=object)
-
-    def ratio(num: str, den: str) -> pd.Series:
-        dd = kpis[den].where(kpis[den] > 0)
-        return (kpis[num] / dd).round(4)
-
-    kpis["handled_rate"] = ratio("handled", "valid")
-    kpis["on_time_rate"] = ratio("on_time", "handled")
-    kpis["in_grid_share"] = ratio("closed_in_grid", "closed")
-    kpis["satisfaction"] = kpis["satisfaction"].astype(float).round(2)
-    names = dict(
-        session.execute(text("SELECT id, name FROM grids WHERE level = 'community'")).all()
-    )
-    kpis["name"] = [names.get(c) if c is not None else None for c in kpis["community_id"]]
+    kpis = _finish_kpis(session, kpis)
 
     tr = rows[rows["g"] == only["p"]].sort_values("p")
     trend = pd.DataFrame(
