@@ -555,10 +555,13 @@ def uncovered_streets(
     """The parts of each street farther than ``distance`` from every track, and each
     street's covered length (metric CRS).
 
-    Each street is sampled every ``step`` metres and a sample is covered when a track
-    segment passes within ``distance`` (an STRtree of the tracks' two-point segments, exact
-    distances). Buffering and unioning whole tracks gives the same answer to within a step
-    but took 5 s for a demo day against 0.3 s here.
+    Each street is sampled every ``step`` metres and a sample is covered when a track passes
+    within ``distance`` (exact distances). Most samples share a square cell of side
+    ``distance``/√2 with a track vertex and are covered without any distance computed (the
+    cell's diagonal is ``distance``); only the others are tested, in one STRtree query of
+    the tracks against them. Buffering and unioning whole tracks gives the same answer to
+    within a step but took 5 s for a demo day; a tree of all the tracks' two-point segments
+    0.5 s; this 0.1 s.
     """
     n = len(streets)
     if n == 0:
@@ -570,11 +573,7 @@ def uncovered_streets(
     k = np.arange(len(owner)) - np.repeat(first, counts)
     along = k / np.repeat(counts - 1, counts) * np.repeat(lengths, counts)
     samples = shapely.line_interpolate_point(streets[owner], along)
-    covered = np.zeros(len(samples), dtype=bool)
-    segments = _segments(tracks)
-    if len(segments):
-        hit, _ = shapely.STRtree(segments).query(samples, predicate="dwithin", distance=distance)
-        covered[hit] = True
+    covered = _near_tracks(samples, tracks, distance)
     # covered length: each gap between consecutive samples of a street, weighted by its ends
     same = owner[1:] == owner[:-1]
     gap = np.diff(along)[same]
@@ -601,12 +600,29 @@ def uncovered_streets(
     return out, np.minimum(covered_len, lengths)
 
 
-def _segments(tracks: npt.NDArray[np.object_]) -> npt.NDArray[np.object_]:
-    """Every two-point segment of the tracks' lines."""
-    if len(tracks) == 0:
-        return np.empty(0, dtype=object)
+def _cell_keys(xy: FloatArray, size: float) -> npt.NDArray[np.int64]:
+    """One integer per square cell of side ``size`` holding each point."""
+    ij = np.floor(xy / size).astype(np.int64)
+    return (ij[:, 0] << 32) + ij[:, 1]
+
+
+def _near_tracks(
+    points: npt.NDArray[np.object_], tracks: npt.NDArray[np.object_], distance: float
+) -> npt.NDArray[np.bool_]:
+    """Whether each point lies within ``distance`` of a track (exact distances)."""
+    near = np.zeros(len(points), dtype=bool)
+    if len(tracks) == 0 or len(points) == 0:
+        return near
     parts = shapely.get_parts(np.asarray(tracks, dtype=object))
-    xy, part = shapely.get_coordinates(parts, return_index=True)
-    same = part[1:] == part[:-1]
-    a, b = xy[:-1][same], xy[1:][same]
-    return shapely.linestrings(np.stack([a, b], axis=1))
+    parts = parts[~shapely.is_empty(parts)]
+    if len(parts) == 0:
+        return near
+    # a point in the same cell as a vertex is nearer than the cell's diagonal (< distance)
+    size = distance / np.sqrt(2.0) * (1.0 - 1e-9)
+    vertex_cells = np.unique(_cell_keys(shapely.get_coordinates(parts), size))
+    near = np.isin(_cell_keys(shapely.get_coordinates(points), size), vertex_cells)
+    rest = np.flatnonzero(~near)
+    if len(rest):
+        _, hit = shapely.STRtree(points[rest]).query(parts, predicate="dwithin", distance=distance)
+        near[rest[hit]] = True
+    return near
