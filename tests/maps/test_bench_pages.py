@@ -4,6 +4,8 @@ report has one row per page and size."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
@@ -61,10 +63,14 @@ def test_bench_uses_a_temporary_table_and_writes_nothing(engine: Engine) -> None
 
     with engine.connect() as conn:
         session = Session(bind=conn)
-        result = run_bench(
-            session, get_taxonomy(), {"count": page}, static_dir=STATIC_DIR,
-            sizes=[300, 700], repeats=2, district="fixture",
-        )  # fmt: skip
+        # Playwright's sync API refuses a thread with a running event loop, which the browser
+        # tests' session-wide Playwright leaves in this one: the bench runs in its own thread,
+        # as it does in the command (a process with no loop).
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            result = pool.submit(
+                run_bench, session, get_taxonomy(), {"count": page}, static_dir=STATIC_DIR,
+                sizes=[300, 700], repeats=2, district="fixture",
+            ).result()  # fmt: skip
         # afterwards the connection is as it was: real table, read-write
         assert session.execute(text("SELECT count(*) FROM incidents")).scalar() == real
         session.execute(text("UPDATE grids SET name = name WHERE false"))
