@@ -33,6 +33,7 @@ def run_replay(*, until: datetime | None = None, seed: int = 20261123) -> dict[s
     """Replay every incident still untouched since its report; returns timings and counts."""
     from data.replay import Handlers, replay
     from gis.db.config import get_taxonomy
+    from gis.db.queries.dashboards import refresh_rollup
     from gis.db.queries.workflow import replay_inputs, store_replay
     from gis.db.session import transaction
 
@@ -47,6 +48,9 @@ def run_replay(*, until: datetime | None = None, seed: int = 20261123) -> dict[s
         events, states = replay(frame, taxonomy, Handlers(workers, names), until=end, seed=seed)
         t_sim = time.perf_counter()
         store_replay(session, events, states)
+        # the replay writes steps at their historical times, behind the rollup's watermark:
+        # an incremental refresh would not see them, so the dashboards' rollup is rebuilt
+        refresh_rollup(session, taxonomy, full=True)
     t_end = time.perf_counter()
     return {
         "incidents": len(frame),

@@ -32,6 +32,12 @@ Progress = Callable[[str, int, int], None]
 LEVEL_ORDER = {"street": 0, "community": 1, "grid": 2, "micro": 3, "dedicated": 4}
 DISTRICT_KEY = "district"
 _TABLES = (
+    # the dashboards' rollup describes the incidents: emptied with them (no state: the next
+    # refresh rebuilds it in full)
+    "incident_rollup_state",
+    "incident_rollup_kpis",
+    "incident_rollup_grids",
+    "incident_rollup_heat",
     "household_visits",
     "track_effort",
     "track_waypoints",
