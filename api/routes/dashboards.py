@@ -297,6 +297,13 @@ def overview_page(
     )
 
 
+# what the PDF/PNG export routes answer (documented once for both pages)
+EXPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/pdf": {}, "image/png": {}}},
+    503: {"description": "no Chromium on the server"},
+}
+
+
 @router.get(
     "/maps/overview",
     response_class=HTMLResponse,
@@ -315,10 +322,7 @@ def overview(
     "/maps/overview.{fmt}",
     summary="The overview page printed to PDF (A4 landscape) or PNG",
     dependencies=[allow(*ROLES)],
-    responses={
-        200: {"content": {"application/pdf": {}, "image/png": {}}},
-        503: {"description": "no Chromium on the server"},
-    },
+    responses=EXPORT_RESPONSES,
 )
 def overview_export(
     fmt: Literal["pdf", "png"], session: SessionDep, taxonomy: TaxonomyDep, params: ParamsDep
@@ -477,10 +481,7 @@ def briefing(session: SessionDep, taxonomy: TaxonomyDep, params: ParamsDep) -> H
     "/maps/briefing.{fmt}",
     summary="The briefing page printed to PDF (A4 landscape) or PNG",
     dependencies=[allow(*ROLES)],
-    responses={
-        200: {"content": {"application/pdf": {}, "image/png": {}}},
-        503: {"description": "no Chromium on the server"},
-    },
+    responses=EXPORT_RESPONSES,
 )
 def briefing_export(
     fmt: Literal["pdf", "png"], session: SessionDep, taxonomy: TaxonomyDep, params: ParamsDep
