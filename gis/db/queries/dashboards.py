@@ -50,6 +50,24 @@ PERIODS: tuple[str, ...] = ("week", "month")
 LOCAL_TZ_NAME = "Asia/Shanghai"
 _DONE = ("resolved", "evaluated", "closed")
 _VOID = ("rejected", "duplicate")
+
+# The resolve deadline of an incident (the rule of gis.kpis): the end of its local day, but
+# at least half the category's deadline, for same-day categories; else the deadline. Needs
+# the deadlines table ``d`` joined by ``_DEADLINE_JOIN``.
+_RESOLVE_BY = f"""CASE
+        WHEN coalesce(dc.same_day, dn.same_day, TRUE) THEN greatest(
+            (date_trunc('day', i.reported_at AT TIME ZONE '{LOCAL_TZ_NAME}')
+             + interval '1 day') AT TIME ZONE '{LOCAL_TZ_NAME}',
+            i.reported_at + make_interval(
+                secs => coalesce(dc.resolve_s, dn.resolve_s, 86400.0) / 2))
+        ELSE i.reported_at + make_interval(
+            secs => coalesce(dc.resolve_s, dn.resolve_s, 86400.0))
+    END"""
+_ON_TIME = (
+    f"(i.status IN ({', '.join(repr(st) for st in _DONE)}) AND i.resolved_at <= {_RESOLVE_BY})"
+)
+_DEADLINE_JOIN = """LEFT JOIN d dc ON dc.code = i.category_code
+    LEFT JOIN d dn ON i.category_code IS NULL AND dn.name = i.category"""
 _STATUSES = tuple(s.value for s in Status)
 
 
@@ -300,22 +318,12 @@ def kpi_summary(
     where, fparams = (flt or IncidentFilter()).where("i")
     done = ", ".join(f"'{s}'" for s in _DONE)
     void = ", ".join(f"'{s}'" for s in _VOID)
-    tz = LOCAL_TZ_NAME
     sql = f"""
         WITH d(code, name, resolve_s, same_day) AS ({values}),
         x AS (
             SELECT i.community_id, i.status, i.handling_level, i.satisfaction, i.resolved_at,
-                   CASE WHEN coalesce(dc.same_day, dn.same_day, TRUE) THEN greatest(
-                            (date_trunc('day', i.reported_at AT TIME ZONE '{tz}')
-                             + interval '1 day') AT TIME ZONE '{tz}',
-                            i.reported_at + make_interval(
-                                secs => coalesce(dc.resolve_s, dn.resolve_s, 86400.0) / 2))
-                        ELSE i.reported_at + make_interval(
-                                secs => coalesce(dc.resolve_s, dn.resolve_s, 86400.0))
-                   END AS resolve_by
-            FROM incidents i
-            LEFT JOIN d dc ON dc.code = i.category_code
-            LEFT JOIN d dn ON i.category_code IS NULL AND dn.name = i.category
+                   {_RESOLVE_BY} AS resolve_by
+            FROM incidents i {_DEADLINE_JOIN}
             WHERE {where}
         )
         SELECT GROUPING(community_id) AS total, community_id,
@@ -553,19 +561,6 @@ def dashboard_summary(
     return _summary_frames(session, rows)
 
 
-_ON_TIME = f"""(i.status IN ('resolved', 'evaluated', 'closed') AND i.resolved_at <= CASE
-        WHEN coalesce(dc.same_day, dn.same_day, TRUE) THEN greatest(
-            (date_trunc('day', i.reported_at AT TIME ZONE '{LOCAL_TZ_NAME}')
-             + interval '1 day') AT TIME ZONE '{LOCAL_TZ_NAME}',
-            i.reported_at + make_interval(
-                secs => coalesce(dc.resolve_s, dn.resolve_s, 86400.0) / 2))
-        ELSE i.reported_at + make_interval(
-            secs => coalesce(dc.resolve_s, dn.resolve_s, 86400.0))
-    END)"""
-_DEADLINE_JOIN = """LEFT JOIN d dc ON dc.code = i.category_code
-    LEFT JOIN d dn ON i.category_code IS NULL AND dn.name = i.category"""
-
-
 def _summary_rows_rollup(session: Session, flt: IncidentFilter, period: str) -> pd.DataFrame:
     """The grouped rows of :func:`dashboard_summary` from ``incident_rollup_kpis``."""
     where, params = _rollup_where(flt, "day", "day")
@@ -615,18 +610,8 @@ def _summary_rows_direct(
             SELECT i.community_id, i.status, i.handling_level, i.satisfaction, i.category,
                    i.source,
                    date_trunc('{period}', i.reported_at AT TIME ZONE '{tz}')::date AS p,
-                   i.status IN ({done}) AND i.resolved_at <= CASE
-                       WHEN coalesce(dc.same_day, dn.same_day, TRUE) THEN greatest(
-                            (date_trunc('day', i.reported_at AT TIME ZONE '{tz}')
-                             + interval '1 day') AT TIME ZONE '{tz}',
-                            i.reported_at + make_interval(
-                                secs => coalesce(dc.resolve_s, dn.resolve_s, 86400.0) / 2))
-                       ELSE i.reported_at + make_interval(
-                                secs => coalesce(dc.resolve_s, dn.resolve_s, 86400.0))
-                   END AS on_time
-            FROM incidents i
-            LEFT JOIN d dc ON dc.code = i.category_code
-            LEFT JOIN d dn ON i.category_code IS NULL AND dn.name = i.category
+                   {_ON_TIME} AS on_time
+            FROM incidents i {_DEADLINE_JOIN}
             WHERE {where}
         )
         SELECT GROUPING(community_id, p, category, source) AS g,
